@@ -1,0 +1,364 @@
+"""Every event of the run flow, one frozen pydantic model each.
+
+Events travel as CloudEvents in Kafka binary mode (see ``contracts.envelope``): the model's
+``type`` is the ``ce_type`` header and its JSON is the message value. ``key`` says which
+partition key the event uses: the run id for everything whose order matters per run, and the
+step attempt for dispatches, so that the steps of one large fan-out spread over every runner.
+
+Commands go to one phase service; results come back to the scheduler; *public* events are the
+contract other systems subscribe to (documented in ``contracts/schemas``).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.spec import ParameterValue, PipelineSpec
+
+__all__ = [
+    "ALL_EVENTS",
+    "PUBLIC_EVENTS",
+    "ArtifactUploadFailed",
+    "ArtifactUploadRequested",
+    "ArtifactsUploaded",
+    "DataMountFailed",
+    "DataMountRequested",
+    "DataMounted",
+    "EnvironmentFailed",
+    "EnvironmentReady",
+    "EnvironmentRequested",
+    "Event",
+    "MountedInput",
+    "OutputTarget",
+    "ResolvedInput",
+    "RunCompleted",
+    "RunFailed",
+    "RunRequested",
+    "RunStarted",
+    "SnapshotFailed",
+    "SnapshotReady",
+    "SnapshotRequested",
+    "StepAttemptFinished",
+    "StepAttemptStarted",
+    "StepCompleted",
+    "StepDispatched",
+    "StepFailed",
+    "StepStarted",
+    "UploadedOutput",
+    "event_class",
+]
+
+
+class Event(BaseModel):
+    """Base of every event: frozen, strict about unknown fields, keyed by run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: ClassVar[str]
+    public: ClassVar[bool] = False
+
+    run_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+    @property
+    def key(self) -> str:
+        """The Kafka message key: events of one run stay ordered on one partition."""
+        return self.run_id
+
+    @property
+    def subject(self) -> str | None:
+        """The CloudEvents ``subject``: the step an event is about, if any."""
+        return None
+
+
+class _StepEvent(Event):
+    step: str
+    attempt: int = Field(default=1, ge=1)
+
+    @property
+    def subject(self) -> str | None:
+        return self.step
+
+
+# --- run requests (public input) ---------------------------------------------------------
+
+
+class RunRequested(Event):
+    """Start a run of ``pipeline``. Emitted by the API, the SDK or any other system."""
+
+    type = "headrace.run.requested.v1"
+    public = True
+
+    experiment: str = Field(min_length=1, max_length=255)
+    pipeline: PipelineSpec
+    parameters: dict[str, ParameterValue] = Field(default_factory=dict)
+    regenerate_outputs: bool = False
+    submitted_by: str | None = None
+
+
+# --- phase commands and results ----------------------------------------------------------
+
+
+class SnapshotRequested(Event):
+    """Verify the snapshot whose manifest has this digest and make it available."""
+
+    type = "headrace.snapshot.requested.v1"
+    digest: str
+
+
+class SnapshotReady(Event):
+    """The snapshot's manifest and every blob were checked against their digests."""
+
+    type = "headrace.snapshot.ready.v1"
+    digest: str
+    files: int
+    bytes: int
+
+
+class SnapshotFailed(Event):
+    """The snapshot cannot be used; ``reason`` says which path or blob is wrong."""
+
+    type = "headrace.snapshot.failed.v1"
+    digest: str
+    reason: str
+
+
+class EnvironmentRequested(Event):
+    """Resolve (and later build) the named environment for the run's steps."""
+
+    type = "headrace.environment.requested.v1"
+    environment: str
+
+
+class EnvironmentReady(Event):
+    """The environment can be used by runners; ``digest`` identifies its exact content."""
+
+    type = "headrace.environment.ready.v1"
+    environment: str
+    digest: str
+    python: str
+
+
+class EnvironmentFailed(Event):
+    """The environment could not be resolved or built."""
+
+    type = "headrace.environment.failed.v1"
+    environment: str
+    reason: str
+
+
+class ResolvedInput(BaseModel):
+    """Where an input's data is: a path on a datastore, and how the step wants it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    datastore: str
+    path: str
+    mode: Literal["mount", "download"]
+
+
+class DataMountRequested(_StepEvent):
+    """Bind the step's inputs into its scratch area."""
+
+    type = "headrace.data.mount_requested.v1"
+    inputs: list[ResolvedInput]
+
+
+class MountedInput(BaseModel):
+    """An input bound into scratch: the path the step sees and how it got there."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    local_path: str
+    method: Literal["link", "copy"]
+
+
+class DataMounted(_StepEvent):
+    """Every input of the step is in place; ``notes`` go into the step log."""
+
+    type = "headrace.data.mounted.v1"
+    inputs: list[MountedInput]
+    notes: list[str] = Field(default_factory=list)
+
+
+class DataMountFailed(_StepEvent):
+    """An input could not be bound (missing object, unknown datastore, ...)."""
+
+    type = "headrace.data.mount_failed.v1"
+    reason: str
+
+
+class StepDispatched(_StepEvent):
+    """Run the step on a runner of ``compute_target``. Parameters are already substituted."""
+
+    type = "headrace.step.dispatched.v1"
+    compute_target: str
+    script_name: str
+    snapshot: str
+    environment: str
+    arguments: list[dict[str, str]]
+    inputs: list[MountedInput]
+    outputs: list[str]
+    timeout_seconds: int
+
+    @property
+    def key(self) -> str:
+        """Dispatches spread by step so that one run's fan-out reaches every runner."""
+        return f"{self.run_id}/{self.step}"
+
+
+class StepAttemptStarted(_StepEvent):
+    """A runner claimed the attempt and started the script."""
+
+    type = "headrace.step.attempt_started.v1"
+    runner_id: str
+    pid: int
+
+
+class StepAttemptFinished(_StepEvent):
+    """The script ended (or could not start). ``outcome`` says how."""
+
+    type = "headrace.step.attempt_finished.v1"
+    runner_id: str
+    outcome: Literal["succeeded", "failed", "timed_out", "error"]
+    exit_code: int | None
+    duration_ms: int
+    error: str | None = None
+
+
+class OutputTarget(BaseModel):
+    """Where an output is committed: a datastore and a path on it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    datastore: str
+    path: str
+
+
+class ArtifactUploadRequested(_StepEvent):
+    """Commit the attempt's logs and metrics, and its outputs if it succeeded."""
+
+    type = "headrace.artifacts.upload_requested.v1"
+    outputs: list[OutputTarget]
+    succeeded: bool
+
+
+class UploadedOutput(BaseModel):
+    """A committed output: where it is and what it holds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    datastore: str
+    path: str
+    files: int
+    bytes: int
+    digest: str
+
+
+class ArtifactsUploaded(_StepEvent):
+    """Logs, metrics and (on success) outputs are in the datastore and recorded."""
+
+    type = "headrace.artifacts.uploaded.v1"
+    outputs: list[UploadedOutput]
+    metrics: int
+    succeeded: bool
+
+
+class ArtifactUploadFailed(_StepEvent):
+    """The attempt's artifacts could not be committed."""
+
+    type = "headrace.artifacts.upload_failed.v1"
+    reason: str
+
+
+# --- public run and step events ----------------------------------------------------------
+
+
+class RunStarted(Event):
+    """The scheduler accepted the run."""
+
+    type = "headrace.run.started.v1"
+    public = True
+    experiment: str
+    steps: list[str]
+
+
+class StepStarted(_StepEvent):
+    """A runner started the step's script."""
+
+    type = "headrace.step.started.v1"
+    public = True
+    runner_id: str
+
+
+class StepCompleted(_StepEvent):
+    """The step succeeded and its outputs are committed."""
+
+    type = "headrace.step.completed.v1"
+    public = True
+    outputs: list[UploadedOutput]
+
+
+class StepFailed(_StepEvent):
+    """The step failed; ``reason`` says why (exit code and stderr tail, or a phase error)."""
+
+    type = "headrace.step.failed.v1"
+    public = True
+    reason: str
+    exit_code: int | None = None
+
+
+class RunCompleted(Event):
+    """Every step of the run completed."""
+
+    type = "headrace.run.completed.v1"
+    public = True
+    experiment: str
+
+
+class RunFailed(Event):
+    """The run ended because a step failed or the run could not start."""
+
+    type = "headrace.run.failed.v1"
+    public = True
+    experiment: str
+    reason: str
+    failed_steps: list[str] = Field(default_factory=list)
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    RunRequested,
+    SnapshotRequested,
+    SnapshotReady,
+    SnapshotFailed,
+    EnvironmentRequested,
+    EnvironmentReady,
+    EnvironmentFailed,
+    DataMountRequested,
+    DataMounted,
+    DataMountFailed,
+    StepDispatched,
+    StepAttemptStarted,
+    StepAttemptFinished,
+    ArtifactUploadRequested,
+    ArtifactsUploaded,
+    ArtifactUploadFailed,
+    RunStarted,
+    StepStarted,
+    StepCompleted,
+    StepFailed,
+    RunCompleted,
+    RunFailed,
+)
+PUBLIC_EVENTS = tuple(e for e in ALL_EVENTS if e.public)
+_BY_TYPE = {e.type: e for e in ALL_EVENTS}
+
+
+def event_class(type_: str) -> type[Event] | None:
+    """The model registered for a ``ce_type``, or None for an unknown type."""
+    return _BY_TYPE.get(type_)

@@ -1,0 +1,274 @@
+"""The pipeline specification: what the SDK submits and the scheduler runs.
+
+It is the serialised form of the seed's object model (``PythonScriptStep``, ``DataReference``,
+``PipelineData``, ``PipelineParameter``): plain data, so that a pipeline can be submitted from
+any language and stored with its run. ``validate_pipeline`` holds the structural rules shared
+by the API (which rejects a bad pipeline at submit, leaving no run behind) and the scheduler
+(which must not trust events from other systems).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from graphlib import CycleError, TopologicalSorter
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "DEFAULT_COMPUTE_TARGET",
+    "DEFAULT_DATASTORE",
+    "Argument",
+    "DatastoreInput",
+    "InputArg",
+    "LiteralArg",
+    "OutputArg",
+    "ParameterArg",
+    "ParameterSpec",
+    "ParameterValue",
+    "PipelineDataInput",
+    "PipelineSpec",
+    "PipelineSpecError",
+    "StepInput",
+    "StepOutput",
+    "StepSpec",
+    "resolve_parameters",
+    "step_dependencies",
+    "validate_pipeline",
+]
+
+DEFAULT_DATASTORE = "workspaceblobstore"
+DEFAULT_COMPUTE_TARGET = "local"
+
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$"
+_NAME_RE = re.compile(NAME_PATTERN)
+
+ParameterValue = str | int | float | bool
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DatastoreInput(_Frozen):
+    """A ``DataReference``: a path on a registered datastore, mounted or downloaded."""
+
+    kind: Literal["datastore"] = "datastore"
+    name: Name
+    datastore: str
+    path_on_datastore: str = ""
+    mode: Literal["mount", "download"] = "mount"
+
+
+class PipelineDataInput(_Frozen):
+    """A ``PipelineData`` consumed by a step: the committed output of the step producing it."""
+
+    kind: Literal["pipeline_data"] = "pipeline_data"
+    name: Name
+    mode: Literal["mount", "download"] = "mount"
+
+
+StepInput = Annotated[DatastoreInput | PipelineDataInput, Field(discriminator="kind")]
+
+
+class StepOutput(_Frozen):
+    """A ``PipelineData`` produced by a step; committed to ``datastore`` after the step ran."""
+
+    name: Name
+    datastore: str = DEFAULT_DATASTORE
+
+
+class LiteralArg(_Frozen):
+    """A plain command-line argument."""
+
+    kind: Literal["literal"] = "literal"
+    value: str
+
+
+class InputArg(_Frozen):
+    """Replaced by the local path of the named input when the step starts."""
+
+    kind: Literal["input"] = "input"
+    name: str
+
+
+class OutputArg(_Frozen):
+    """Replaced by the local directory the step must write the named output into."""
+
+    kind: Literal["output"] = "output"
+    name: str
+
+
+class ParameterArg(_Frozen):
+    """Replaced by the run's value of the named ``PipelineParameter``."""
+
+    kind: Literal["parameter"] = "parameter"
+    name: str
+
+
+Argument = Annotated[LiteralArg | InputArg | OutputArg | ParameterArg, Field(discriminator="kind")]
+
+
+class ParameterSpec(_Frozen):
+    """A ``PipelineParameter``: a name and a default whose type the values must match."""
+
+    name: Name
+    default: ParameterValue
+
+
+class StepSpec(_Frozen):
+    """A ``PythonScriptStep``: a script in a snapshot, its arguments, inputs and outputs."""
+
+    name: Name
+    script_name: str = Field(min_length=1)
+    snapshot: str = Field(description="digest of the source directory's snapshot manifest")
+    arguments: list[Argument] = Field(default_factory=list)
+    inputs: list[StepInput] = Field(default_factory=list)
+    outputs: list[StepOutput] = Field(default_factory=list)
+    compute_target: str = DEFAULT_COMPUTE_TARGET
+    environment: str = "default"
+    allow_reuse: bool = True
+    timeout_seconds: int | None = Field(default=None, gt=0)
+
+
+class PipelineSpec(_Frozen):
+    """A ``Pipeline``: its steps and parameters. Step order does not matter."""
+
+    steps: list[StepSpec] = Field(min_length=1)
+    parameters: list[ParameterSpec] = Field(default_factory=list)
+    description: str = ""
+
+
+class PipelineSpecError(ValueError):
+    """A pipeline that cannot run. ``problems`` names each step and what is wrong with it."""
+
+    retriable = False
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid pipeline: " + "; ".join(self.problems))
+
+
+def step_dependencies(spec: PipelineSpec) -> dict[str, set[str]]:
+    """Map each step to the steps producing the ``PipelineData`` it consumes."""
+    producer = {out.name: step.name for step in spec.steps for out in step.outputs}
+    return {
+        step.name: {
+            producer[inp.name]
+            for inp in step.inputs
+            if isinstance(inp, PipelineDataInput) and inp.name in producer
+        }
+        for step in spec.steps
+    }
+
+
+def _check_arguments(step: StepSpec, parameters: set[str]) -> Iterable[str]:
+    inputs = {i.name for i in step.inputs}
+    outputs = {o.name for o in step.outputs}
+    for arg in step.arguments:
+        if isinstance(arg, InputArg) and arg.name not in inputs:
+            yield (
+                f"step {step.name!r}: argument refers to input {arg.name!r}, which is not "
+                f"among the step's inputs; add it to inputs=[...]"
+            )
+        elif isinstance(arg, OutputArg) and arg.name not in outputs:
+            yield (
+                f"step {step.name!r}: argument refers to output {arg.name!r}, which is not "
+                f"among the step's outputs; add it to outputs=[...]"
+            )
+        elif isinstance(arg, ParameterArg) and arg.name not in parameters:
+            yield (
+                f"step {step.name!r}: argument refers to pipeline parameter {arg.name!r}, "
+                f"which the pipeline does not declare"
+            )
+
+
+def validate_pipeline(spec: PipelineSpec, *, compute_targets: Iterable[str] | None = None) -> None:
+    """Raise ``PipelineSpecError`` listing every structural problem of ``spec``.
+
+    Checked: unique step and parameter names, an output produced by one step only, every
+    ``PipelineData`` input produced by some step, arguments that name declared inputs,
+    outputs and parameters, no dependency cycle, and (when given) known compute targets.
+    """
+    problems: list[str] = []
+    seen: set[str] = set()
+    for step in spec.steps:
+        if step.name in seen:
+            problems.append(f"step {step.name!r}: two steps have this name; names must be unique")
+        seen.add(step.name)
+
+    param_names = [p.name for p in spec.parameters]
+    for name in {n for n in param_names if param_names.count(n) > 1}:
+        problems.append(f"pipeline parameter {name!r} is declared twice")
+
+    producers: dict[str, str] = {}
+    for step in spec.steps:
+        for out in step.outputs:
+            if out.name in producers:
+                problems.append(
+                    f"output {out.name!r} is produced by two steps, {producers[out.name]!r} "
+                    f"and {step.name!r}; give each step its own PipelineData"
+                )
+            else:
+                producers[out.name] = step.name
+        names = [i.name for i in step.inputs] + [o.name for o in step.outputs]
+        for dup in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(f"step {step.name!r}: input/output name {dup!r} is used twice")
+
+    for step in spec.steps:
+        for inp in step.inputs:
+            if isinstance(inp, PipelineDataInput) and inp.name not in producers:
+                problems.append(
+                    f"step {step.name!r}: input {inp.name!r} is not produced by any step of "
+                    f"the pipeline; add the step that outputs it, or use a DataReference"
+                )
+            if isinstance(inp, PipelineDataInput) and producers.get(inp.name) == step.name:
+                problems.append(f"step {step.name!r}: consumes its own output {inp.name!r}")
+        problems.extend(_check_arguments(step, set(param_names)))
+
+    if compute_targets is not None:
+        known = set(compute_targets)
+        for step in spec.steps:
+            if step.compute_target not in known:
+                problems.append(
+                    f"step {step.name!r}: unknown compute target {step.compute_target!r}; "
+                    f"known targets: {', '.join(sorted(known)) or 'none'}"
+                )
+
+    try:
+        TopologicalSorter(step_dependencies(spec)).prepare()
+    except CycleError as exc:
+        cycle = " -> ".join(exc.args[1])
+        problems.append(f"the steps form a cycle: {cycle}; a step cannot depend on itself")
+
+    if problems:
+        raise PipelineSpecError(problems)
+
+
+def resolve_parameters(
+    spec: PipelineSpec, assigned: dict[str, ParameterValue]
+) -> dict[str, ParameterValue]:
+    """Defaults overridden by assignments; unknown names and wrong types are errors."""
+    declared = {p.name: p.default for p in spec.parameters}
+    problems = []
+    for name, value in assigned.items():
+        if name not in declared:
+            problems.append(
+                f"unknown pipeline parameter {name!r}; declared: {', '.join(declared) or 'none'}"
+            )
+            continue
+        expected = type(declared[name])
+        ok = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            problems.append(
+                f"pipeline parameter {name!r} must be {expected.__name__} like its default "
+                f"{declared[name]!r}, got {type(value).__name__} {value!r}"
+            )
+    if problems:
+        raise PipelineSpecError(problems)
+    return {**declared, **assigned}

@@ -1,0 +1,330 @@
+"""HTTP routes of the API: workspace objects, blobs, runs, steps, logs, metrics, outputs.
+
+One function per route. Every error is an ``ApiError`` carrying its HTTP status and a message
+that says what to fix; ``service.py`` maps them to JSON responses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts import events as ev
+from contracts.snapshot import DIGEST_PATTERN, SnapshotManifest, blob_key, digest_bytes
+from contracts.spec import (
+    ParameterValue,
+    PipelineSpec,
+    PipelineSpecError,
+    resolve_parameters,
+    validate_pipeline,
+)
+from services.api import store
+from services.api.errors import ApiError, Conflict, Invalid, NotFound
+from services.api.settings import ApiSettings
+from services.runtime.outbox import Delivery
+from services.runtime.snapshots import SnapshotError, load_manifest
+from services.runtime.storage import (
+    ObjectStore,
+    UnknownDatastore,
+    default_datastore,
+    load_datastore,
+    open_datastore,
+)
+
+__all__ = ["ApiContext", "SubmitRequest", "router"]
+
+router = APIRouter(prefix="/api/v1")
+
+
+class SubmitRequest(BaseModel):
+    """``Experiment.submit``: a pipeline, parameter assignments and run options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    experiment: str = Field(min_length=1, max_length=255)
+    pipeline: PipelineSpec
+    parameters: dict[str, ParameterValue] = Field(default_factory=dict)
+    regenerate_outputs: bool = False
+
+
+class MissingBlobsRequest(BaseModel):
+    digests: list[str] = Field(max_length=100_000)
+
+
+class ApiContext:
+    """What routes need: settings, the database, delivery for emitted events, manifests."""
+
+    def __init__(self, settings: ApiSettings, delivery: Delivery) -> None:
+        self.settings = settings
+        self.delivery = delivery
+        self._manifests: dict[str, SnapshotManifest] = {}
+
+    @property
+    def pool(self) -> Any:
+        return self.delivery.pool
+
+    async def datastore(self, name: str) -> ObjectStore:
+        try:
+            return open_datastore(await load_datastore(self.pool, name))
+        except UnknownDatastore as exc:
+            raise NotFound(str(exc)) from exc
+
+    async def default_store(self) -> ObjectStore:
+        return open_datastore(await default_datastore(self.pool))
+
+    async def manifest(self, digest: str) -> SnapshotManifest:
+        """A snapshot manifest (immutable, so cached by digest)."""
+        if digest not in self._manifests:
+            self._manifests[digest] = await load_manifest(await self.default_store(), digest)
+        return self._manifests[digest]
+
+
+def _ctx(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx
+
+
+def _key(path: str) -> str:
+    from contracts.snapshot import safe_relative_path
+
+    try:
+        return safe_relative_path(path)
+    except ValueError as exc:
+        raise ApiError(str(exc)) from exc
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    size = int(request.headers.get("content-length") or 0)
+    if size > limit:
+        raise ApiError(f"upload of {size} bytes exceeds the limit of {limit} bytes")
+    body = await request.body()
+    if len(body) > limit:
+        raise ApiError(f"upload exceeds the limit of {limit} bytes")
+    return body
+
+
+# -- workspace ---------------------------------------------------------------------------
+
+
+@router.get("/workspace")
+async def get_workspace(request: Request) -> dict[str, Any]:
+    ctx = _ctx(request)
+    default = await ctx.default_store()
+    return {"name": "local", "default_datastore": default.name, "api_version": "v1"}
+
+
+@router.get("/datastores")
+async def list_datastores(request: Request) -> list[dict[str, Any]]:
+    return await store.list_datastores(_ctx(request).pool)
+
+
+@router.get("/datastores/{name}")
+async def get_datastore(name: str, request: Request) -> dict[str, Any]:
+    ds = await _ctx(request).datastore(name)
+    return {"name": ds.name, "kind": ds.record.kind, "is_default": ds.record.is_default}
+
+
+@router.put("/datastores/{name}/objects/{path:path}", status_code=201)
+async def put_object(
+    name: str, path: str, request: Request, overwrite: bool = False
+) -> dict[str, Any]:
+    ctx = _ctx(request)
+    ds = await ctx.datastore(name)
+    key = _key(path)
+    if not overwrite and await ds.exists(key):
+        raise Conflict(
+            f"{key!r} already exists on datastore {name!r}; pass overwrite=True to replace it"
+        )
+    body = await _read_body(request, ctx.settings.max_upload_bytes)
+    await ds.put(key, body)
+    return {"datastore": name, "path": key, "size": len(body)}
+
+
+@router.get("/datastores/{name}/objects")
+async def list_objects(name: str, request: Request, prefix: str = "") -> list[dict[str, Any]]:
+    ds = await _ctx(request).datastore(name)
+    return [{"path": p, "size": s} for p, s in await ds.list(_key(prefix) if prefix else "")]
+
+
+@router.get("/datastores/{name}/objects/{path:path}")
+async def get_object(name: str, path: str, request: Request) -> Response:
+    ds = await _ctx(request).datastore(name)
+    key = _key(path)
+    if not await ds.exists(key):
+        raise NotFound(f"no object {key!r} on datastore {name!r}")
+    return Response(await ds.get(key), media_type="application/octet-stream")
+
+
+@router.get("/compute")
+async def list_compute(request: Request) -> list[dict[str, Any]]:
+    return await store.compute_targets(_ctx(request).pool)
+
+
+# -- content-addressed blobs (snapshots) -------------------------------------------------
+
+
+@router.post("/blobs/missing")
+async def missing_blobs(body: MissingBlobsRequest, request: Request) -> dict[str, list[str]]:
+    ds = await _ctx(request).default_store()
+    missing = []
+    for digest in dict.fromkeys(body.digests):
+        if not _valid_digest(digest):
+            raise ApiError(f"{digest!r} is not a digest of the form sha256:<64 hex digits>")
+        if not await ds.exists(blob_key(digest)):
+            missing.append(digest)
+    return {"missing": missing}
+
+
+def _valid_digest(digest: str) -> bool:
+    import re
+
+    return re.fullmatch(DIGEST_PATTERN, digest) is not None
+
+
+@router.put("/blobs/{digest}", status_code=201)
+async def put_blob(digest: str, request: Request) -> dict[str, Any]:
+    ctx = _ctx(request)
+    if not _valid_digest(digest):
+        raise ApiError(f"{digest!r} is not a digest of the form sha256:<64 hex digits>")
+    body = await _read_body(request, ctx.settings.max_upload_bytes)
+    actual = digest_bytes(body)
+    if actual != digest:
+        raise ApiError(f"the uploaded bytes hash to {actual}, not {digest}; upload again")
+    ds = await ctx.default_store()
+    await ds.put(blob_key(digest), body)
+    return {"digest": digest, "size": len(body)}
+
+
+# -- runs --------------------------------------------------------------------------------
+
+
+async def _check_snapshots(ctx: ApiContext, spec: PipelineSpec) -> list[str]:
+    problems = []
+    for step in spec.steps:
+        try:
+            manifest = await ctx.manifest(step.snapshot)
+        except SnapshotError as exc:
+            problems.append(f"step {step.name!r}: {exc}; upload the snapshot before submitting")
+            continue
+        if step.script_name not in {f.path for f in manifest.files}:
+            problems.append(
+                f"step {step.name!r}: script {step.script_name!r} is not in its source "
+                f"directory's snapshot; check script_name and source_directory"
+            )
+    return problems
+
+
+@router.post("/runs", status_code=201)
+async def submit_run(body: SubmitRequest, request: Request) -> dict[str, Any]:
+    """Validate the pipeline fully, then record the run and emit ``RunRequested`` together."""
+    ctx = _ctx(request)
+    problems: list[str] = []
+    try:
+        validate_pipeline(
+            body.pipeline,
+            compute_targets=[t["name"] for t in await store.compute_targets(ctx.pool)],
+        )
+    except PipelineSpecError as exc:
+        problems.extend(exc.problems)
+    try:
+        params = resolve_parameters(body.pipeline, body.parameters)
+    except PipelineSpecError as exc:
+        problems.extend(exc.problems)
+    problems.extend(await _check_snapshots(ctx, body.pipeline))
+    if problems:
+        raise Invalid(problems)
+    run_id = str(uuid.uuid4())
+    async with ctx.delivery.transaction(None) as tx:
+        await store.insert_queued_run(
+            tx.conn,
+            run_id,
+            body.experiment,
+            body.pipeline.model_dump(mode="json"),
+            dict(params),
+            body.regenerate_outputs,
+        )
+        tx.emit(
+            ev.RunRequested(
+                run_id=run_id,
+                experiment=body.experiment,
+                pipeline=body.pipeline,
+                parameters=body.parameters,
+                regenerate_outputs=body.regenerate_outputs,
+            )
+        )
+    return {"run_id": run_id, "status": "Queued"}
+
+
+@router.get("/runs")
+async def list_runs(
+    request: Request, experiment: str | None = None, limit: int = Query(50, ge=1, le=1000)
+) -> list[dict[str, Any]]:
+    return await store.list_runs(_ctx(request).pool, experiment, limit)
+
+
+@router.get("/runs/{run_id}")
+async def get_run(run_id: str, request: Request) -> dict[str, Any]:
+    detail = await store.run_detail(_ctx(request).pool, run_id)
+    if detail is None:
+        raise NotFound(f"no run {run_id!r}; list runs with GET /api/v1/runs")
+    return detail
+
+
+@router.get("/runs/{run_id}/steps")
+async def get_steps(run_id: str, request: Request) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = (await get_run(run_id, request))["steps"]
+    return steps
+
+
+@router.get("/runs/{run_id}/steps/{step}/logs/{stream}")
+async def get_log(
+    run_id: str, step: str, stream: Literal["stdout", "stderr", "mount"], request: Request
+) -> Response:
+    ctx = _ctx(request)
+    row = await store.step_log(ctx.pool, run_id, step, stream)
+    if row is None:
+        raise NotFound(
+            f"no {stream} log for step {step!r} of run {run_id!r} yet; logs appear once the "
+            "step has run"
+        )
+    ds = await ctx.datastore(row["datastore"])
+    return Response(await ds.get(row["path"]), media_type="text/plain; charset=utf-8")
+
+
+@router.get("/runs/{run_id}/steps/{step}/metrics")
+async def get_metrics(run_id: str, step: str, request: Request) -> list[dict[str, Any]]:
+    return await store.step_metrics(_ctx(request).pool, run_id, step)
+
+
+async def _output(ctx: ApiContext, run_id: str, step: str, name: str) -> tuple[ObjectStore, str]:
+    row = await store.step_output(ctx.pool, run_id, step, name)
+    if row is None:
+        raise NotFound(f"step {step!r} of run {run_id!r} has no committed output {name!r}")
+    return await ctx.datastore(row["datastore"]), row["path"]
+
+
+@router.get("/runs/{run_id}/steps/{step}/outputs/{name}")
+async def get_output(run_id: str, step: str, name: str, request: Request) -> dict[str, Any]:
+    ds, path = await _output(_ctx(request), run_id, step, name)
+    files = [{"path": key[len(path) + 1 :], "size": size} for key, size in await ds.list(path)]
+    return {"datastore": ds.name, "path": path, "files": files}
+
+
+@router.get("/runs/{run_id}/steps/{step}/outputs/{name}/files/{file:path}")
+async def get_output_file(
+    run_id: str, step: str, name: str, file: str, request: Request
+) -> Response:
+    ds, path = await _output(_ctx(request), run_id, step, name)
+    key = f"{path}/{_key(file)}"
+    if not await ds.exists(key):
+        raise NotFound(f"output {name!r} of step {step!r} has no file {file!r}")
+    return Response(await ds.get(key), media_type="application/octet-stream")
+
+
+@router.get("/healthz", include_in_schema=False)
+async def healthz(request: Request) -> dict[str, str]:
+    await _ctx(request).pool.fetchval("SELECT 1")
+    return {"status": "ok"}

@@ -1,0 +1,59 @@
+"""API wiring: the FastAPI app on top of the shared service runtime (pool, outbox, relay)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from services.api.errors import ApiError, Invalid
+from services.api.handlers import ApiContext, router
+from services.api.settings import ApiSettings
+from services.runtime.service import Service
+
+__all__ = ["ApiService", "create_app"]
+
+
+class ApiService(Service):
+    """The HTTP gateway. It consumes nothing; it emits run requests through the outbox."""
+
+    name = "api"
+
+    def __init__(self, settings: ApiSettings, *, instance_id: str | None = None) -> None:
+        super().__init__(settings, instance_id=instance_id)
+        self.api_settings = settings
+        self.app = create_app()
+
+    async def on_start(self) -> None:
+        self.app.state.ctx = ApiContext(self.api_settings, self.delivery("api"))
+
+
+def _problems(exc: RequestValidationError) -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        out.append(f"{loc or 'body'}: {err.get('msg')}")
+    return out
+
+
+def create_app() -> FastAPI:
+    """The FastAPI application; its state gets an ``ApiContext`` when the service starts."""
+    app = FastAPI(
+        title="headrace API",
+        version="1",
+        description="Submit and inspect pipeline runs; upload snapshots and datastore objects.",
+    )
+    app.include_router(router)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        detail: Any = {"problems": exc.problems} if isinstance(exc, Invalid) else str(exc)
+        return JSONResponse({"detail": detail}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": {"problems": _problems(exc)}}, status_code=422)
+
+    return app

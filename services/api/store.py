@@ -1,0 +1,169 @@
+"""The API's SQL: reading runs, steps, logs, metrics and outputs; accepting runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+__all__ = [
+    "compute_targets",
+    "insert_queued_run",
+    "list_datastores",
+    "list_runs",
+    "run_detail",
+    "step_log",
+    "step_metrics",
+    "step_output",
+]
+
+
+async def compute_targets(conn: asyncpg.Pool | asyncpg.Connection) -> list[dict[str, Any]]:
+    return [
+        dict(r) for r in await conn.fetch("SELECT name, kind FROM compute_targets ORDER BY name")
+    ]
+
+
+async def list_datastores(conn: asyncpg.Pool) -> list[dict[str, Any]]:
+    rows = await conn.fetch("SELECT name, kind, is_default FROM datastores ORDER BY name")
+    return [dict(r) for r in rows]
+
+
+async def insert_queued_run(
+    conn: asyncpg.Connection,
+    run_id: str,
+    experiment: str,
+    spec: dict[str, Any],
+    parameters: dict[str, Any],
+    regenerate_outputs: bool,
+) -> None:
+    await conn.execute(
+        "INSERT INTO runs (run_id, experiment, status, spec, parameters, regenerate_outputs)"
+        " VALUES ($1, $2, 'Queued', $3, $4, $5)",
+        run_id,
+        experiment,
+        spec,
+        parameters,
+        regenerate_outputs,
+    )
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+async def run_detail(pool: asyncpg.Pool, run_id: str) -> dict[str, Any] | None:
+    run = await pool.fetchrow(
+        "SELECT run_id, experiment, status, error, created_at, started_at, finished_at, spec"
+        " FROM runs WHERE run_id = $1",
+        run_id,
+    )
+    if run is None:
+        return None
+    steps = await pool.fetch(
+        "SELECT name, status, attempt, exit_code, error, started_at, finished_at, runner_id"
+        " FROM steps WHERE run_id = $1",
+        run_id,
+    )
+    outputs = await pool.fetch(
+        "SELECT step, name, datastore, path, files, bytes, digest FROM step_outputs"
+        " WHERE run_id = $1 ORDER BY name",
+        run_id,
+    )
+    by_step: dict[str, list[dict[str, Any]]] = {}
+    for o in outputs:
+        by_step.setdefault(o["step"], []).append(
+            {k: o[k] for k in ("name", "datastore", "path", "files", "bytes", "digest")}
+        )
+    order = {s["name"]: i for i, s in enumerate(run["spec"].get("steps", []))}
+    spec_steps = {s["name"] for s in run["spec"].get("steps", [])}
+    step_list = [
+        {
+            "name": s["name"],
+            "status": s["status"],
+            "attempt": s["attempt"],
+            "exit_code": s["exit_code"],
+            "error": s["error"],
+            "runner_id": s["runner_id"],
+            "started_at": _iso(s["started_at"]),
+            "finished_at": _iso(s["finished_at"]),
+            "outputs": by_step.get(s["name"], []),
+        }
+        for s in sorted(steps, key=lambda s: order.get(s["name"], 0))
+    ]
+    if not step_list:  # accepted but not yet scheduled: show the steps as NotStarted
+        step_list = [
+            {
+                "name": n,
+                "status": "NotStarted",
+                "attempt": 0,
+                "exit_code": None,
+                "error": None,
+                "runner_id": None,
+                "started_at": None,
+                "finished_at": None,
+                "outputs": [],
+            }
+            for n in sorted(spec_steps, key=lambda n: order[n])
+        ]
+    return {
+        "run_id": run["run_id"],
+        "experiment": run["experiment"],
+        "status": run["status"],
+        "error": run["error"],
+        "created_at": _iso(run["created_at"]),
+        "started_at": _iso(run["started_at"]),
+        "finished_at": _iso(run["finished_at"]),
+        "steps": step_list,
+    }
+
+
+async def list_runs(pool: asyncpg.Pool, experiment: str | None, limit: int) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT run_id, experiment, status, created_at, finished_at FROM runs"
+        " WHERE ($1::text IS NULL OR experiment = $1) ORDER BY created_at DESC LIMIT $2",
+        experiment,
+        limit,
+    )
+    return [
+        {**dict(r), "created_at": _iso(r["created_at"]), "finished_at": _iso(r["finished_at"])}
+        for r in rows
+    ]
+
+
+async def step_log(
+    pool: asyncpg.Pool, run_id: str, step: str, stream: str
+) -> asyncpg.Record | None:
+    """The latest attempt's log of ``stream``."""
+    return await pool.fetchrow(
+        "SELECT datastore, path FROM step_logs WHERE run_id = $1 AND step = $2 AND stream = $3"
+        " ORDER BY attempt DESC LIMIT 1",
+        run_id,
+        step,
+        stream,
+    )
+
+
+async def step_metrics(pool: asyncpg.Pool, run_id: str, step: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT name, value, logged_at, attempt FROM metrics WHERE run_id = $1 AND step = $2"
+        " AND attempt = (SELECT max(attempt) FROM metrics WHERE run_id = $1 AND step = $2)"
+        " ORDER BY seq",
+        run_id,
+        step,
+    )
+    return [
+        {"name": r["name"], "value": r["value"], "logged_at": _iso(r["logged_at"])} for r in rows
+    ]
+
+
+async def step_output(
+    pool: asyncpg.Pool, run_id: str, step: str, name: str
+) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        "SELECT datastore, path, files, bytes, digest FROM step_outputs"
+        " WHERE run_id = $1 AND step = $2 AND name = $3",
+        run_id,
+        step,
+        name,
+    )

@@ -1,0 +1,121 @@
+"""Bind each input of a step into its scratch area.
+
+A ``DataReference`` or ``PipelineData`` in mount mode on a local datastore becomes a symbolic
+link to the data (read-only by convention, no copy); download mode copies it. A datastore that
+cannot be mounted falls back to copying and says so in the step's mount log, as the seed does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+import structlog
+
+from contracts import events as ev
+from contracts.envelope import DecodedEvent
+from services.data_mounter import store
+from services.data_mounter.errors import InputDataError
+from services.runtime.errors import PermanentError
+from services.runtime.outbox import Delivery
+from services.runtime.scratch import AttemptDir
+from services.runtime.settings import RuntimeSettings
+from services.runtime.storage import ObjectStore, open_datastore
+
+__all__ = ["DataMounterHandlers", "bind_input"]
+
+_log = structlog.get_logger("headrace.data_mounter")
+
+
+async def bind_input(
+    datastore: ObjectStore, inp: ev.ResolvedInput, target: Path
+) -> tuple[ev.MountedInput, str | None]:
+    """Link or copy one input to ``target``; return the binding and an optional log note."""
+    try:
+        source = datastore.local_path(inp.path)
+    except ValueError as exc:
+        raise InputDataError(
+            f"input {inp.name!r}: path {inp.path!r} escapes datastore {datastore.name!r}"
+        ) from exc
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source is not None:
+        if not source.exists():
+            raise InputDataError(
+                f"input {inp.name!r}: nothing at path {inp.path!r} on datastore "
+                f"{datastore.name!r}; upload it first (Datastore.upload_files)"
+            )
+        if inp.mode == "mount":
+            if target.is_symlink() or target.exists():
+                target.unlink()
+            os.symlink(source, target, target_is_directory=source.is_dir())
+            return ev.MountedInput(name=inp.name, local_path=str(target), method="link"), None
+        await asyncio.to_thread(_copy, source, target)
+        return ev.MountedInput(name=inp.name, local_path=str(target), method="copy"), None
+    objects = await datastore.list(inp.path)
+    if not objects:
+        raise InputDataError(
+            f"input {inp.name!r}: nothing at path {inp.path!r} on datastore {datastore.name!r}"
+        )
+    for key, _size in objects:
+        rel = key[len(inp.path) :].lstrip("/") or Path(key).name
+        await datastore.download(key, target / rel)
+    note = None
+    if inp.mode == "mount":
+        note = f"input {inp.name!r}: datastore {datastore.name!r} cannot be mounted here; copied"
+    return ev.MountedInput(name=inp.name, local_path=str(target), method="copy"), note
+
+
+def _copy(source: Path, target: Path) -> None:
+    if target.exists():
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    if source.is_dir():
+        shutil.copytree(source, target)
+    else:
+        shutil.copyfile(source, target)
+
+
+class DataMounterHandlers:
+    def __init__(self, settings: RuntimeSettings, delivery: Delivery) -> None:
+        self.settings = settings
+        self.delivery = delivery
+
+    async def on_mount_requested(self, event: ev.DataMountRequested, decoded: DecodedEvent) -> None:
+        if await self.delivery.seen(decoded):
+            return
+        adir = AttemptDir.of(self.settings.scratch, event.run_id, event.step, event.attempt)
+        mounted: list[ev.MountedInput] = []
+        notes: list[str] = []
+        try:
+            for inp in event.inputs:
+                datastore = open_datastore(
+                    await store.load_datastore(self.delivery.pool, inp.datastore)
+                )
+                binding, note = await bind_input(datastore, inp, adir.inputs / inp.name)
+                mounted.append(binding)
+                if note:
+                    notes.append(note)
+        except (PermanentError, OSError) as exc:
+            _log.warning("data_mounter.failed", reason=str(exc))
+            async with self.delivery.transaction(decoded) as tx:
+                tx.emit(
+                    ev.DataMountFailed(
+                        run_id=event.run_id, step=event.step, attempt=event.attempt, reason=str(exc)
+                    )
+                )
+            return
+        if notes:
+            adir.root.mkdir(parents=True, exist_ok=True)
+            with adir.mount_log.open("a") as f:
+                f.writelines(n + "\n" for n in notes)
+        async with self.delivery.transaction(decoded) as tx:
+            tx.emit(
+                ev.DataMounted(
+                    run_id=event.run_id,
+                    step=event.step,
+                    attempt=event.attempt,
+                    inputs=mounted,
+                    notes=notes,
+                )
+            )

@@ -1,0 +1,269 @@
+"""Kafka plumbing: the producer, topic creation, and the consumer loop every service uses.
+
+The consumer loop makes each message's outcome explicit: handled (offset committed after the
+handler's database transaction), already processed (committed, no second effect), or
+dead-lettered with the reason (committed, the loop goes on). Transient failures are retried a
+bounded number of times first. Offsets are committed per partition after each batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+)
+
+from contracts.envelope import DecodedEvent, EnvelopeError, Message, decode
+from contracts.events import Event
+from contracts.topics import Topics
+from services.runtime.errors import AlreadyProcessed
+from services.runtime.settings import RuntimeSettings
+
+__all__ = [
+    "Consumer",
+    "DeadLetters",
+    "Handler",
+    "Producer",
+    "Subscription",
+    "ensure_topics",
+    "is_transient",
+]
+
+_log = structlog.get_logger("headrace.bus")
+
+Handler = Callable[[Any, DecodedEvent], Awaitable[None]]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors worth retrying: lost connections, serialization conflicts, broker hiccups."""
+    if getattr(exc, "retriable", False):
+        return True
+    return isinstance(
+        exc,
+        (
+            OSError,
+            asyncio.TimeoutError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            asyncpg.SerializationError,
+            asyncpg.DeadlockDetectedError,
+            KafkaConnectionError,
+        ),
+    )
+
+
+class Producer:
+    """A started aiokafka producer sending pre-encoded messages.
+
+    No idempotent producer or transactions (the embedded broker lacks them): duplicates are
+    absorbed by the consumers' inbox.
+    """
+
+    def __init__(self, bootstrap: str, *, client_id: str) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            linger_ms=0,
+            enable_idempotence=False,
+            request_timeout_ms=15000,
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def send_many(self, items: Sequence[tuple[str, Message]]) -> None:
+        """Send every message and wait until the broker acknowledged all of them."""
+        futures = [
+            await self._producer.send(topic, msg.value, key=msg.key, headers=msg.headers)
+            for topic, msg in items
+        ]
+        if futures:
+            await asyncio.gather(*futures)
+
+
+async def ensure_topics(settings: RuntimeSettings, compute_targets: Sequence[str]) -> None:
+    """Create the catalogue's topics (and one dispatch topic per compute target) if missing.
+
+    Why at every start: the embedded broker keeps topics in memory and restarts empty.
+    """
+    topics = Topics(settings.topic_prefix)
+    names = topics.fixed() + [topics.dispatch(t) for t in compute_targets]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(n, num_partitions=settings.topic_partitions, replication_factor=1)
+            for n in names
+            if n not in existing
+        ]
+        if missing:
+            # another service may create them concurrently
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()
+
+
+class DeadLetters:
+    """Sends messages that cannot be handled to the dead-letter topic, with the reason."""
+
+    def __init__(self, producer: Producer, topics: Topics, consumer: str) -> None:
+        self._producer = producer
+        self._topic = topics.deadletter
+        self._consumer = consumer
+
+    async def send(self, record: Any, reason: str) -> None:
+        headers = [
+            *(record.headers or []),
+            ("x-headrace-dlq-reason", reason[:4000].encode()),
+            ("x-headrace-dlq-topic", str(record.topic).encode()),
+            ("x-headrace-dlq-partition", str(record.partition).encode()),
+            ("x-headrace-dlq-offset", str(record.offset).encode()),
+            ("x-headrace-dlq-consumer", self._consumer.encode()),
+        ]
+        msg = Message(key=record.key, value=record.value or b"", headers=headers)
+        await self._producer.send_many([(self._topic, msg)])
+        _log.warning(
+            "bus.dead_lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason[:500],
+        )
+
+
+@dataclass
+class Subscription:
+    """One consumer group: its topics and a handler per event type."""
+
+    group: str
+    topics: list[str]
+    handlers: Mapping[type[Event], Handler]
+    max_records: int = 200
+    #: how long to wait for a transient failure to pass before dead-lettering
+    retry_seconds: float = 30.0
+    retry_attempts: int = 6
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Consumer:
+    """Runs one subscription: fetch, decode, handle, commit; never stops on a bad message."""
+
+    def __init__(
+        self,
+        settings: RuntimeSettings,
+        subscription: Subscription,
+        dead_letters: DeadLetters,
+        *,
+        client_id: str,
+    ) -> None:
+        self._sub = subscription
+        self._dlq = dead_letters
+        self._stopping = asyncio.Event()
+        self._consumer = AIOKafkaConsumer(
+            *subscription.topics,
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=subscription.group,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=settings.consumer_session_timeout_ms,
+            heartbeat_interval_ms=max(100, settings.consumer_session_timeout_ms // 3),
+            max_poll_interval_ms=24 * 3600 * 1000,
+            fetch_max_wait_ms=100,
+            metadata_max_age_ms=5000,
+        )
+        self.handled = 0
+        self.dead_lettered = 0
+
+    async def start(self) -> None:
+        await self._consumer.start()
+
+    def stop_fetching(self) -> None:
+        """Ask the loop to finish the batch in hand and return."""
+        self._stopping.set()
+
+    async def close(self) -> None:
+        await self._consumer.stop()
+
+    async def run(self) -> None:
+        """Consume until ``stop_fetching``; each batch is handled, then its offsets committed."""
+        while not self._stopping.is_set():
+            try:
+                batch = await self._consumer.getmany(
+                    timeout_ms=200, max_records=self._sub.max_records
+                )
+            except KafkaError as exc:
+                _log.warning("bus.fetch_failed", group=self._sub.group, error=str(exc))
+                await asyncio.sleep(0.5)
+                continue
+            for tp, records in batch.items():
+                for record in records:
+                    await self._process(record)
+                await self._commit(tp, records[-1].offset + 1)
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        try:
+            await self._consumer.commit({tp: offset})
+        except KafkaError as exc:
+            # A rebalance took the partition away: the new owner re-reads from the last
+            # commit and the inbox absorbs what we already handled.
+            _log.warning("bus.commit_failed", group=self._sub.group, error=str(exc))
+
+    async def _process(self, record: Any) -> None:
+        structlog.contextvars.clear_contextvars()
+        try:
+            decoded = decode(record.key, record.value, record.headers or [])
+        except EnvelopeError as exc:
+            self.dead_lettered += 1
+            await self._dlq.send(record, exc.reason)
+            return
+        event = decoded.event
+        structlog.contextvars.bind_contextvars(
+            event_id=decoded.id, event=event.type, run_id=event.run_id
+        )
+        if (step := event.subject) is not None:
+            structlog.contextvars.bind_contextvars(step=step)
+        handler = self._sub.handlers.get(type(event))
+        if handler is None:
+            self.dead_lettered += 1
+            await self._dlq.send(
+                record, f"consumer group {self._sub.group!r} does not handle {event.type!r}"
+            )
+            return
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(is_transient),
+                stop=stop_after_attempt(self._sub.retry_attempts)
+                | stop_after_delay(self._sub.retry_seconds),
+                wait=wait_exponential(multiplier=0.1, max=5),
+                reraise=True,
+            ):
+                with attempt:
+                    await handler(event, decoded)
+            self.handled += 1
+        except AlreadyProcessed:
+            _log.debug("bus.duplicate_skipped")
+        except Exception as exc:
+            self.dead_lettered += 1
+            _log.exception("bus.handler_failed")
+            await self._dlq.send(record, f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,181 @@
+"""Service lifecycle shared by every headrace service.
+
+A service owns a database pool, a producer, an outbox and one consumer per subscription.
+``start`` brings them up in order (second start raises), ``stop`` drains: stop fetching, let
+in-flight handlers finish within a grace period, commit, close, and log one summary line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Coroutine
+from typing import Any, Self
+
+import asyncpg
+import structlog
+
+from contracts.topics import Topics
+from services.runtime.bus import Consumer, DeadLetters, Producer, Subscription, ensure_topics
+from services.runtime.db import create_pool
+from services.runtime.errors import LifecycleError
+from services.runtime.logging import configure_logging
+from services.runtime.outbox import Delivery, Outbox
+from services.runtime.settings import RuntimeSettings
+
+__all__ = ["Service", "run_service"]
+
+_log = structlog.get_logger("headrace.service")
+
+
+class Service:
+    """Base of every service; subclasses say what they consume in ``subscriptions``."""
+
+    name = "service"
+
+    def __init__(self, settings: RuntimeSettings, *, instance_id: str | None = None) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix)
+        self.instance_id = instance_id or f"{self.name}-{socket.gethostname()}-{os.getpid()}"
+        self._state = "new"
+        self._consumers: list[Consumer] = []
+        self._consumer_tasks: list[asyncio.Task[None]] = []
+        self._background: list[asyncio.Task[Any]] = []
+        self._started_at = 0.0
+        self._pool: asyncpg.Pool | None = None
+        self._producer: Producer | None = None
+        self._outbox: Outbox | None = None
+
+    # -- what subclasses use -------------------------------------------------------------
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise LifecycleError(f"{self.name}: not started")
+        return self._pool
+
+    @property
+    def producer(self) -> Producer:
+        if self._producer is None:
+            raise LifecycleError(f"{self.name}: not started")
+        return self._producer
+
+    @property
+    def outbox(self) -> Outbox:
+        if self._outbox is None:
+            raise LifecycleError(f"{self.name}: not started")
+        return self._outbox
+
+    def delivery(self, group: str) -> Delivery:
+        """Transactions whose inbox entries belong to consumer group ``group``."""
+        return Delivery(self.pool, self.outbox, group)
+
+    async def subscriptions(self) -> list[Subscription]:
+        """The consumer groups this service runs (none by default)."""
+        return []
+
+    def compute_targets(self) -> list[str]:
+        """Compute targets whose dispatch topics this service needs at start."""
+        return []
+
+    async def on_start(self) -> None:
+        """Hook run after connections are up and before consuming starts."""
+
+    async def on_stop(self) -> None:
+        """Hook run after consuming stopped and before connections close."""
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a background task until the service stops."""
+        self._background.append(asyncio.create_task(coro))
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._state != "new":
+            raise LifecycleError(f"{self.name}: start() called twice")
+        self._state = "starting"
+        self._started_at = time.monotonic()
+        s = self.settings
+        self._pool = await create_pool(s.database_url, max_size=s.db_pool_max)
+        await ensure_topics(s, self.compute_targets())
+        self._producer = Producer(s.kafka_bootstrap, client_id=self.instance_id)
+        await self._producer.start()
+        self._outbox = Outbox(self._pool, self._producer, self.topics, source=f"/{self.name}")
+        await self.on_start()
+        for sub in await self.subscriptions():
+            consumer = Consumer(
+                s,
+                sub,
+                DeadLetters(self._producer, self.topics, sub.group),
+                client_id=self.instance_id,
+            )
+            await consumer.start()
+            self._consumers.append(consumer)
+        self._consumer_tasks = [asyncio.create_task(c.run()) for c in self._consumers]
+        self.spawn(self._outbox.run_relay())
+        self.spawn(self._outbox.run_cleaner())
+        self._state = "running"
+        _log.info("service.started", service=self.name, instance=self.instance_id)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Drain and close; calling it again (or before start) does nothing."""
+        if self._state != "running":
+            return
+        self._state = "stopping"
+        for c in self._consumers:
+            c.stop_fetching()
+        if self._consumer_tasks:
+            _done, pending = await asyncio.wait(self._consumer_tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._consumer_tasks, return_exceptions=True)
+        await self.on_stop()
+        for c in self._consumers:
+            with contextlib.suppress(Exception):
+                await c.close()
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if self._outbox is not None:
+            await self._outbox.delete_published()
+        if self._producer is not None:
+            await self._producer.stop()
+        if self._pool is not None:
+            await self._pool.close()
+        self._state = "stopped"
+        _log.info(
+            "service.stopped",
+            service=self.name,
+            handled=sum(c.handled for c in self._consumers),
+            dead_lettered=sum(c.dead_lettered for c in self._consumers),
+            uptime_s=round(time.monotonic() - self._started_at, 1),
+        )
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def _run(service: Service) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await service.start()
+    try:
+        await stop.wait()
+    finally:
+        await service.stop()
+
+
+def run_service(service: Service) -> None:
+    """Run ``service`` until SIGTERM or SIGINT, then drain (the ``__main__`` of each service)."""
+    configure_logging(service.settings.log_level, service.settings.log_format)
+    asyncio.run(_run(service))

@@ -1,0 +1,467 @@
+"""The scheduler's decisions, one function per event type.
+
+The scheduler is the saga's only decision maker: it records each run's state, asks phase
+services for work, and turns their results into public run and step events. Every handler
+runs in one transaction that also holds the inbox entry and the emitted events, and locks the
+run row first, so the events of one run are applied one at a time whatever the partitioning.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import structlog
+
+from contracts import events as ev
+from contracts.envelope import DecodedEvent
+from contracts.spec import (
+    DatastoreInput,
+    InputArg,
+    LiteralArg,
+    OutputArg,
+    ParameterArg,
+    ParameterValue,
+    PipelineSpec,
+    PipelineSpecError,
+    StepSpec,
+    resolve_parameters,
+    validate_pipeline,
+)
+from services.runtime.outbox import Delivery, Tx
+from services.scheduler import store
+from services.scheduler.settings import SchedulerSettings
+
+__all__ = ["SchedulerHandlers", "output_path"]
+
+_log = structlog.get_logger("headrace.scheduler")
+
+
+def output_path(run_id: str, step: str, output: str) -> str:
+    """Where a step's output is committed on its datastore."""
+    return f"runs/{run_id}/{step}/outputs/{output}"
+
+
+def _argument(arg: object, params: dict[str, ParameterValue]) -> dict[str, str]:
+    match arg:
+        case LiteralArg(value=v):
+            return {"kind": "literal", "value": v}
+        case ParameterArg(name=n):
+            return {"kind": "literal", "value": str(params[n])}
+        case InputArg(name=n):
+            return {"kind": "input", "name": n}
+        case OutputArg(name=n):
+            return {"kind": "output", "name": n}
+    raise TypeError(f"unknown argument {arg!r}")
+
+
+class SchedulerHandlers:
+    """State transitions of runs and steps."""
+
+    def __init__(self, settings: SchedulerSettings, runs: Delivery, results: Delivery) -> None:
+        self.settings = settings
+        self.runs = runs
+        self.results = results
+        self._specs: OrderedDict[str, PipelineSpec] = OrderedDict()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _spec(self, run: store.RunRow) -> PipelineSpec:
+        spec = self._specs.get(run.run_id)
+        if spec is None:
+            spec = PipelineSpec.model_validate(run.spec)
+            self._specs[run.run_id] = spec
+            while len(self._specs) > self.settings.spec_cache_size:
+                self._specs.popitem(last=False)
+        return spec
+
+    @staticmethod
+    def _step_spec(spec: PipelineSpec, name: str) -> StepSpec:
+        return next(s for s in spec.steps if s.name == name)
+
+    async def _fail_run(
+        self, tx: Tx, run: store.RunRow, reason: str, failed_steps: list[str]
+    ) -> None:
+        if run.status not in store.ACTIVE:
+            return
+        await store.finish_run(tx.conn, run.run_id, "Failed", reason)
+        await store.fail_waiting_steps(tx.conn, run.run_id)
+        tx.emit(
+            ev.RunFailed(
+                run_id=run.run_id,
+                experiment=run.experiment,
+                reason=reason,
+                failed_steps=failed_steps,
+            )
+        )
+        self._specs.pop(run.run_id, None)
+        _log.info("scheduler.run_failed", run_id=run.run_id, reason=reason)
+
+    async def _fail_step(
+        self,
+        tx: Tx,
+        run: store.RunRow,
+        name: str,
+        attempt: int,
+        reason: str,
+        exit_code: int | None = None,
+    ) -> None:
+        await store.update_step(
+            tx.conn,
+            run.run_id,
+            name,
+            status="Failed",
+            phase="done",
+            error=reason,
+            exit_code=exit_code,
+            finished_at="now",
+        )
+        tx.emit(
+            ev.StepFailed(
+                run_id=run.run_id, step=name, attempt=attempt, reason=reason, exit_code=exit_code
+            )
+        )
+        await self._fail_run(tx, run, f"step {name!r} failed: {reason}", [name])
+
+    async def _advance(self, tx: Tx, run: store.RunRow) -> None:
+        """Release every step whose upstream completed and whose prerequisites are ready."""
+        if run.status != "Running":
+            return
+        spec = self._spec(run)
+        for name in await store.releasable_steps(tx.conn, run.run_id):
+            step = await store.step(tx.conn, run.run_id, name)
+            assert step is not None
+            attempt = step.attempt + 1
+            await store.update_step(
+                tx.conn,
+                run.run_id,
+                name,
+                attempt=attempt,
+                status="Queued",
+                phase="mounting",
+                queued_at="now",
+            )
+            sspec = self._step_spec(spec, name)
+            if not sspec.inputs:
+                # Nothing to bind: skip the data mounter's round trip.
+                await self._dispatch(tx, run, sspec, attempt, [])
+                continue
+            produced = await store.outputs_by_name(
+                tx.conn, run.run_id, [i.name for i in sspec.inputs]
+            )
+            inputs = []
+            for inp in sspec.inputs:
+                if isinstance(inp, DatastoreInput):
+                    inputs.append(
+                        ev.ResolvedInput(
+                            name=inp.name,
+                            datastore=inp.datastore,
+                            path=inp.path_on_datastore,
+                            mode=inp.mode,
+                        )
+                    )
+                else:
+                    datastore, path = produced[inp.name]
+                    inputs.append(
+                        ev.ResolvedInput(
+                            name=inp.name, datastore=datastore, path=path, mode=inp.mode
+                        )
+                    )
+            tx.emit(
+                ev.DataMountRequested(run_id=run.run_id, step=name, attempt=attempt, inputs=inputs)
+            )
+
+    async def _dispatch(
+        self,
+        tx: Tx,
+        run: store.RunRow,
+        sspec: StepSpec,
+        attempt: int,
+        mounted: list[ev.MountedInput],
+    ) -> None:
+        params = {
+            k: v for k, v in run.parameters.items() if isinstance(v, str | int | float | bool)
+        }
+        await store.update_step(tx.conn, run.run_id, sspec.name, phase="dispatched")
+        tx.emit(
+            ev.StepDispatched(
+                run_id=run.run_id,
+                step=sspec.name,
+                attempt=attempt,
+                compute_target=sspec.compute_target,
+                script_name=sspec.script_name,
+                snapshot=sspec.snapshot,
+                environment=sspec.environment,
+                arguments=[_argument(a, params) for a in sspec.arguments],
+                inputs=mounted,
+                outputs=[o.name for o in sspec.outputs],
+                timeout_seconds=sspec.timeout_seconds or self.settings.step_timeout_seconds,
+            )
+        )
+
+    async def _current(
+        self, tx: Tx, event: ev.Event, step_name: str, attempt: int, phases: tuple[str, ...]
+    ) -> tuple[store.RunRow, store.StepRow] | None:
+        """The run and step if ``event`` is about the step's current attempt and phase."""
+        run = await store.lock_run(tx.conn, event.run_id)
+        if run is None:
+            _log.warning("scheduler.unknown_run")
+            return None
+        step = await store.step(tx.conn, run.run_id, step_name)
+        if step is None or step.attempt != attempt or step.phase not in phases:
+            _log.info(
+                "scheduler.stale_result",
+                phase=step.phase if step else None,
+                current_attempt=step.attempt if step else None,
+            )
+            return None
+        return run, step
+
+    # -- run requests --------------------------------------------------------------------
+
+    async def on_run_requested(self, event: ev.RunRequested, decoded: DecodedEvent) -> None:
+        async with self.runs.transaction(decoded) as tx:
+            existing = await store.lock_run(tx.conn, event.run_id)
+            if existing is not None and existing.status != "Queued":
+                _log.info("scheduler.run_already_started", status=existing.status)
+                return
+            spec_json = event.pipeline.model_dump(mode="json")
+            try:
+                validate_pipeline(
+                    event.pipeline, compute_targets=await store.known_compute_targets(tx.conn)
+                )
+                params = resolve_parameters(event.pipeline, event.parameters)
+            except PipelineSpecError as exc:
+                await store.finish_run(
+                    tx.conn,
+                    event.run_id,
+                    "Failed",
+                    str(exc),
+                    experiment=event.experiment,
+                    spec=spec_json,
+                )
+                tx.emit(
+                    ev.RunFailed(run_id=event.run_id, experiment=event.experiment, reason=str(exc))
+                )
+                return
+            await store.upsert_run_running(
+                tx.conn,
+                run_id=event.run_id,
+                experiment=event.experiment,
+                spec=spec_json,
+                parameters=dict(params),
+                regenerate_outputs=event.regenerate_outputs,
+                submitted_by=event.submitted_by,
+            )
+            await store.insert_steps(tx.conn, event.run_id, event.pipeline)
+            tx.emit(
+                ev.RunStarted(
+                    run_id=event.run_id,
+                    experiment=event.experiment,
+                    steps=[s.name for s in event.pipeline.steps],
+                )
+            )
+            run = store.RunRow(event.run_id, event.experiment, "Running", spec_json, dict(params))
+            self._specs[run.run_id] = event.pipeline
+            if not await self._request_prerequisites(tx, run, event.pipeline):
+                return
+            await self._advance(tx, run)
+        _log.info("scheduler.run_started", steps=len(event.pipeline.steps))
+
+    async def _request_prerequisites(self, tx: Tx, run: store.RunRow, spec: PipelineSpec) -> bool:
+        """Mark known snapshots/environments ready and request the others (once each)."""
+        digests = sorted({s.snapshot for s in spec.steps})
+        envs = sorted({s.environment for s in spec.steps})
+        for table, keys, mark in (
+            ("snapshots", digests, store.mark_snapshot),
+            ("environments", envs, store.mark_environment),
+        ):
+            known = await store.ready_states(tx.conn, table, keys)
+            for key in keys:
+                status, reason = known.get(key, ("missing", None))
+                if status == "ready":
+                    await mark(tx.conn, key, run.run_id)
+                elif status == "failed":
+                    await self._fail_run(tx, run, f"{table[:-1]} {key} is unusable: {reason}", [])
+                    return False
+                elif table == "snapshots":
+                    tx.emit(ev.SnapshotRequested(run_id=run.run_id, digest=key))
+                else:
+                    tx.emit(ev.EnvironmentRequested(run_id=run.run_id, environment=key))
+        return True
+
+    # -- prerequisites -------------------------------------------------------------------
+
+    async def _prerequisite_ready(self, tx: Tx, run_ids: list[str]) -> None:
+        for run_id in run_ids:
+            run = await store.lock_run(tx.conn, run_id)
+            if run is not None:
+                await self._advance(tx, run)
+
+    async def on_snapshot_ready(self, event: ev.SnapshotReady, decoded: DecodedEvent) -> None:
+        async with self.results.transaction(decoded) as tx:
+            await self._prerequisite_ready(tx, await store.mark_snapshot(tx.conn, event.digest))
+
+    async def on_environment_ready(self, event: ev.EnvironmentReady, decoded: DecodedEvent) -> None:
+        async with self.results.transaction(decoded) as tx:
+            await self._prerequisite_ready(
+                tx, await store.mark_environment(tx.conn, event.environment)
+            )
+
+    async def on_snapshot_failed(self, event: ev.SnapshotFailed, decoded: DecodedEvent) -> None:
+        async with self.results.transaction(decoded) as tx:
+            run = await store.lock_run(tx.conn, event.run_id)
+            if run is not None:
+                await self._fail_run(
+                    tx, run, f"snapshot {event.digest} rejected: {event.reason}", []
+                )
+
+    async def on_environment_failed(
+        self, event: ev.EnvironmentFailed, decoded: DecodedEvent
+    ) -> None:
+        async with self.results.transaction(decoded) as tx:
+            run = await store.lock_run(tx.conn, event.run_id)
+            if run is not None:
+                await self._fail_run(
+                    tx, run, f"environment {event.environment!r} failed: {event.reason}", []
+                )
+
+    # -- step phases ---------------------------------------------------------------------
+
+    async def on_data_mounted(self, event: ev.DataMounted, decoded: DecodedEvent) -> None:
+        async with self.results.transaction(decoded) as tx:
+            found = await self._current(tx, event, event.step, event.attempt, ("mounting",))
+            if found is None:
+                return
+            run, _ = found
+            if run.status != "Running":
+                await store.update_step(
+                    tx.conn,
+                    run.run_id,
+                    event.step,
+                    status="Skipped",
+                    phase="done",
+                    finished_at="now",
+                )
+                return
+            sspec = self._step_spec(self._spec(run), event.step)
+            await self._dispatch(tx, run, sspec, event.attempt, list(event.inputs))
+
+    async def on_data_mount_failed(self, event: ev.DataMountFailed, decoded: DecodedEvent) -> None:
+        async with self.results.transaction(decoded) as tx:
+            found = await self._current(tx, event, event.step, event.attempt, ("mounting",))
+            if found is not None:
+                await self._fail_step(
+                    tx, found[0], event.step, event.attempt, f"input data: {event.reason}"
+                )
+
+    async def on_attempt_started(self, event: ev.StepAttemptStarted, decoded: DecodedEvent) -> None:
+        async with self.results.transaction(decoded) as tx:
+            found = await self._current(tx, event, event.step, event.attempt, ("dispatched",))
+            if found is None:
+                return
+            await store.update_step(
+                tx.conn,
+                event.run_id,
+                event.step,
+                status="Running",
+                phase="running",
+                runner_id=event.runner_id,
+                started_at="now",
+            )
+            tx.emit(
+                ev.StepStarted(
+                    run_id=event.run_id,
+                    step=event.step,
+                    attempt=event.attempt,
+                    runner_id=event.runner_id,
+                )
+            )
+
+    async def on_attempt_finished(
+        self, event: ev.StepAttemptFinished, decoded: DecodedEvent
+    ) -> None:
+        async with self.results.transaction(decoded) as tx:
+            found = await self._current(
+                tx, event, event.step, event.attempt, ("dispatched", "running")
+            )
+            if found is None:
+                return
+            run, _ = found
+            succeeded = event.outcome == "succeeded"
+            await store.update_step(
+                tx.conn,
+                run.run_id,
+                event.step,
+                phase="uploading",
+                exit_code=event.exit_code,
+                error=None if succeeded else (event.error or f"outcome {event.outcome}"),
+                runner_id=event.runner_id,
+            )
+            sspec = self._step_spec(self._spec(run), event.step)
+            tx.emit(
+                ev.ArtifactUploadRequested(
+                    run_id=run.run_id,
+                    step=event.step,
+                    attempt=event.attempt,
+                    succeeded=succeeded,
+                    outputs=[
+                        ev.OutputTarget(
+                            name=o.name,
+                            datastore=o.datastore,
+                            path=output_path(run.run_id, event.step, o.name),
+                        )
+                        for o in sspec.outputs
+                    ]
+                    if succeeded
+                    else [],
+                )
+            )
+
+    async def on_artifacts_uploaded(
+        self, event: ev.ArtifactsUploaded, decoded: DecodedEvent
+    ) -> None:
+        async with self.results.transaction(decoded) as tx:
+            found = await self._current(tx, event, event.step, event.attempt, ("uploading",))
+            if found is None:
+                return
+            run, step = found
+            if not event.succeeded:
+                await self._fail_step(
+                    tx,
+                    run,
+                    event.step,
+                    event.attempt,
+                    step.error or "the step failed",
+                    step.exit_code,
+                )
+                return
+            await store.insert_outputs(tx.conn, run.run_id, event.step, event.outputs)
+            await store.update_step(
+                tx.conn, run.run_id, event.step, status="Completed", phase="done", finished_at="now"
+            )
+            tx.emit(
+                ev.StepCompleted(
+                    run_id=run.run_id,
+                    step=event.step,
+                    attempt=event.attempt,
+                    outputs=list(event.outputs),
+                )
+            )
+            await store.release_downstream(tx.conn, run.run_id, event.step)
+            await self._advance(tx, run)
+            statuses = await store.step_statuses(tx.conn, run.run_id)
+            if run.status == "Running" and all(s == "Completed" for s in statuses.values()):
+                await store.finish_run(tx.conn, run.run_id, "Completed")
+                tx.emit(ev.RunCompleted(run_id=run.run_id, experiment=run.experiment))
+                self._specs.pop(run.run_id, None)
+                _log.info("scheduler.run_completed")
+
+    async def on_artifact_upload_failed(
+        self, event: ev.ArtifactUploadFailed, decoded: DecodedEvent
+    ) -> None:
+        async with self.results.transaction(decoded) as tx:
+            found = await self._current(tx, event, event.step, event.attempt, ("uploading",))
+            if found is not None:
+                await self._fail_step(
+                    tx, found[0], event.step, event.attempt, f"artifact upload: {event.reason}"
+                )

@@ -1,0 +1,18 @@
+"""Scheduler settings."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.runtime.settings import RuntimeSettings
+
+__all__ = ["SchedulerSettings"]
+
+
+class SchedulerSettings(RuntimeSettings):
+    """The scheduler's knobs on top of the shared connection settings."""
+
+    #: timeout given to steps that set none (kills the whole process group)
+    step_timeout_seconds: int = Field(default=3600, gt=0)
+    #: runs whose parsed specification is kept in memory
+    spec_cache_size: int = Field(default=256, gt=0)

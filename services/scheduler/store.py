@@ -1,0 +1,285 @@
+"""The scheduler's SQL: runs, steps and their phase states.
+
+Every function takes the handler's connection, so the state change, the inbox entry and the
+emitted events commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from contracts.events import UploadedOutput
+from contracts.spec import PipelineSpec, step_dependencies
+
+__all__ = [
+    "RunRow",
+    "StepRow",
+    "fail_waiting_steps",
+    "finish_run",
+    "insert_outputs",
+    "insert_steps",
+    "known_compute_targets",
+    "lock_run",
+    "mark_environment",
+    "mark_snapshot",
+    "outputs_by_name",
+    "ready_states",
+    "releasable_steps",
+    "release_downstream",
+    "step",
+    "step_statuses",
+    "update_step",
+    "upsert_run_running",
+]
+
+ACTIVE = ("Queued", "Running")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    experiment: str
+    status: str
+    spec: dict[str, object]
+    parameters: dict[str, object]
+
+
+@dataclass(frozen=True)
+class StepRow:
+    name: str
+    status: str
+    phase: str
+    attempt: int
+    error: str | None
+    exit_code: int | None
+
+
+async def lock_run(conn: asyncpg.Connection, run_id: str) -> RunRow | None:
+    """Lock the run row for this transaction, serialising all events of one run."""
+    row = await conn.fetchrow(
+        "SELECT run_id, experiment, status, spec, parameters FROM runs"
+        " WHERE run_id = $1 FOR UPDATE",
+        run_id,
+    )
+    if row is None:
+        return None
+    return RunRow(row["run_id"], row["experiment"], row["status"], row["spec"], row["parameters"])
+
+
+async def known_compute_targets(conn: asyncpg.Connection) -> list[str]:
+    return [r["name"] for r in await conn.fetch("SELECT name FROM compute_targets")]
+
+
+async def upsert_run_running(
+    conn: asyncpg.Connection,
+    *,
+    run_id: str,
+    experiment: str,
+    spec: dict[str, object],
+    parameters: dict[str, object],
+    regenerate_outputs: bool,
+    submitted_by: str | None,
+) -> None:
+    """Record the run as Running (it may exist as Queued when the API accepted it)."""
+    await conn.execute(
+        "INSERT INTO runs (run_id, experiment, status, spec, parameters, regenerate_outputs,"
+        " submitted_by, started_at) VALUES ($1, $2, 'Running', $3, $4, $5, $6, now())"
+        " ON CONFLICT (run_id) DO UPDATE SET status = 'Running', started_at = now()",
+        run_id,
+        experiment,
+        spec,
+        parameters,
+        regenerate_outputs,
+        submitted_by,
+    )
+
+
+async def finish_run(
+    conn: asyncpg.Connection,
+    run_id: str,
+    status: str,
+    error: str | None = None,
+    *,
+    experiment: str = "",
+    spec: dict[str, object] | None = None,
+) -> None:
+    """Set the run's terminal status (inserting it when it failed before it was recorded)."""
+    await conn.execute(
+        "INSERT INTO runs (run_id, experiment, status, spec, error, finished_at)"
+        " VALUES ($1, $2, $3, $4, $5, now())"
+        " ON CONFLICT (run_id) DO UPDATE SET status = $3, error = $5, finished_at = now()",
+        run_id,
+        experiment,
+        status,
+        spec or {},
+        error,
+    )
+
+
+async def insert_steps(conn: asyncpg.Connection, run_id: str, spec: PipelineSpec) -> None:
+    deps = step_dependencies(spec)
+    await conn.executemany(
+        "INSERT INTO steps (run_id, name, upstream, pending_upstream, snapshot, environment,"
+        " compute_target) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        [
+            (
+                run_id,
+                s.name,
+                sorted(deps[s.name]),
+                len(deps[s.name]),
+                s.snapshot,
+                s.environment,
+                s.compute_target,
+            )
+            for s in spec.steps
+        ],
+    )
+
+
+async def ready_states(
+    conn: asyncpg.Connection, table: str, keys: Sequence[str]
+) -> dict[str, tuple[str, str | None]]:
+    """Status and failure reason of known snapshots (``table='snapshots'``) or environments."""
+    column = {"snapshots": "digest", "environments": "name"}[table]
+    rows = await conn.fetch(
+        f"SELECT {column} AS k, status, reason FROM {table} WHERE {column} = ANY($1::text[])",  # noqa: S608 - fixed identifiers
+        list(keys),
+    )
+    return {r["k"]: (r["status"], r["reason"]) for r in rows}
+
+
+async def mark_snapshot(
+    conn: asyncpg.Connection, digest: str, run_id: str | None = None
+) -> list[str]:
+    """Flag steps waiting on this snapshot as having it; return the runs concerned."""
+    rows = await conn.fetch(
+        "UPDATE steps SET snapshot_ready = true WHERE snapshot = $1 AND NOT snapshot_ready"
+        " AND ($2::text IS NULL OR run_id = $2) RETURNING run_id",
+        digest,
+        run_id,
+    )
+    return sorted({r["run_id"] for r in rows})
+
+
+async def mark_environment(
+    conn: asyncpg.Connection, name: str, run_id: str | None = None
+) -> list[str]:
+    """Flag steps waiting on this environment as having it; return the runs concerned."""
+    rows = await conn.fetch(
+        "UPDATE steps SET environment_ready = true WHERE environment = $1"
+        " AND NOT environment_ready AND ($2::text IS NULL OR run_id = $2) RETURNING run_id",
+        name,
+        run_id,
+    )
+    return sorted({r["run_id"] for r in rows})
+
+
+async def releasable_steps(conn: asyncpg.Connection, run_id: str) -> list[str]:
+    """Steps whose upstream completed and whose snapshot and environment are ready."""
+    rows = await conn.fetch(
+        "SELECT name FROM steps WHERE run_id = $1 AND phase = 'waiting'"
+        " AND pending_upstream = 0 AND snapshot_ready AND environment_ready ORDER BY name",
+        run_id,
+    )
+    return [r["name"] for r in rows]
+
+
+async def step(conn: asyncpg.Connection, run_id: str, name: str) -> StepRow | None:
+    row = await conn.fetchrow(
+        "SELECT name, status, phase, attempt, error, exit_code FROM steps"
+        " WHERE run_id = $1 AND name = $2",
+        run_id,
+        name,
+    )
+    if row is None:
+        return None
+    return StepRow(
+        row["name"], row["status"], row["phase"], row["attempt"], row["error"], row["exit_code"]
+    )
+
+
+_STEP_COLUMNS = frozenset(
+    {
+        "status",
+        "phase",
+        "attempt",
+        "runner_id",
+        "exit_code",
+        "error",
+        "queued_at",
+        "started_at",
+        "finished_at",
+    }
+)
+
+
+async def update_step(conn: asyncpg.Connection, run_id: str, name: str, **values: object) -> None:
+    """Set columns of one step; ``now`` as a value means the database's current time."""
+    sets: list[str] = []
+    args: list[object] = [run_id, name]
+    for column, value in values.items():
+        if column not in _STEP_COLUMNS:
+            raise ValueError(f"unknown step column {column!r}")
+        if value == "now":
+            sets.append(f"{column} = now()")
+        else:
+            args.append(value)
+            sets.append(f"{column} = ${len(args)}")
+    await conn.execute(
+        f"UPDATE steps SET {', '.join(sets)} WHERE run_id = $1 AND name = $2",  # noqa: S608 - columns checked above
+        *args,
+    )
+
+
+async def fail_waiting_steps(conn: asyncpg.Connection, run_id: str) -> None:
+    """Steps not yet released will never run: mark them Skipped."""
+    await conn.execute(
+        "UPDATE steps SET status = 'Skipped', phase = 'done', finished_at = now()"
+        " WHERE run_id = $1 AND phase = 'waiting'",
+        run_id,
+    )
+
+
+async def release_downstream(conn: asyncpg.Connection, run_id: str, name: str) -> None:
+    await conn.execute(
+        "UPDATE steps SET pending_upstream = pending_upstream - 1"
+        " WHERE run_id = $1 AND $2 = ANY(upstream)",
+        run_id,
+        name,
+    )
+
+
+async def step_statuses(conn: asyncpg.Connection, run_id: str) -> dict[str, str]:
+    rows = await conn.fetch("SELECT name, status FROM steps WHERE run_id = $1", run_id)
+    return {r["name"]: r["status"] for r in rows}
+
+
+async def insert_outputs(
+    conn: asyncpg.Connection, run_id: str, step_name: str, outputs: Iterable[UploadedOutput]
+) -> None:
+    await conn.executemany(
+        "INSERT INTO step_outputs (run_id, step, name, datastore, path, files, bytes, digest)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT (run_id, step, name) DO UPDATE SET datastore = $4, path = $5,"
+        " files = $6, bytes = $7, digest = $8",
+        [
+            (run_id, step_name, o.name, o.datastore, o.path, o.files, o.bytes, o.digest)
+            for o in outputs
+        ],
+    )
+
+
+async def outputs_by_name(
+    conn: asyncpg.Connection, run_id: str, names: Sequence[str]
+) -> dict[str, tuple[str, str]]:
+    """Committed outputs of the run: name -> (datastore, path)."""
+    rows = await conn.fetch(
+        "SELECT name, datastore, path FROM step_outputs WHERE run_id = $1"
+        " AND name = ANY($2::text[])",
+        run_id,
+        list(names),
+    )
+    return {r["name"]: (r["datastore"], r["path"]) for r in rows}

@@ -1,0 +1,179 @@
+"""Run one step attempt as a subprocess.
+
+The attempt is claimed in PostgreSQL before the process starts, so a redelivered dispatch never
+starts a second process. The script runs in its own process group (a timeout kills the whole
+group), in a fresh working directory holding the snapshot, with arguments substituted as argv
+(no shell), stdout and stderr captured to scratch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Literal
+
+import structlog
+
+from contracts import events as ev
+from contracts.envelope import DecodedEvent
+from services.runtime.errors import PermanentError
+from services.runtime.outbox import Delivery
+from services.runtime.scratch import AttemptDir
+from services.runtime.snapshots import materialise
+from services.runtime.storage import ObjectStore, default_datastore, open_datastore
+from services.step_runner import store
+from services.step_runner.errors import StepStartError
+from services.step_runner.settings import StepRunnerSettings
+
+__all__ = ["StepRunnerHandlers", "build_argv", "step_environment"]
+
+_log = structlog.get_logger("headrace.step_runner")
+
+#: variables of the service that a user's script must not see (connection strings)
+_PRIVATE_PREFIXES = ("HEADRACE_DATABASE", "HEADRACE_KAFKA")
+
+
+def build_argv(python: str, script: Path, event: ev.StepDispatched, adir: AttemptDir) -> list[str]:
+    """The step's command line: interpreter, script, arguments with paths substituted."""
+    inputs = {i.name: i.local_path for i in event.inputs}
+    argv = [python, str(script)]
+    for arg in event.arguments:
+        kind, value = arg.get("kind"), arg.get("value") or arg.get("name", "")
+        if kind == "literal":
+            argv.append(value)
+        elif kind == "input":
+            if value not in inputs:
+                raise StepStartError(f"argument names input {value!r}, which was not bound")
+            argv.append(inputs[value])
+        elif kind == "output":
+            argv.append(str(adir.outputs / value))
+        else:
+            raise StepStartError(f"unknown argument kind {kind!r}")
+    return argv
+
+
+def step_environment(event: ev.StepDispatched, adir: AttemptDir) -> dict[str, str]:
+    """The process environment: the runner's, minus its secrets, plus the run context."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_PREFIXES)}
+    env.update(
+        HEADRACE_RUN_ID=event.run_id,
+        HEADRACE_STEP_NAME=event.step,
+        HEADRACE_ATTEMPT=str(event.attempt),
+        HEADRACE_METRICS_FILE=str(adir.metrics),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _tail(path: Path, size: int) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - size))
+            return f.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+class StepRunnerHandlers:
+    def __init__(self, settings: StepRunnerSettings, delivery: Delivery) -> None:
+        self.settings = settings
+        self.delivery = delivery
+        self._store: ObjectStore | None = None
+        self.current: asyncio.subprocess.Process | None = None
+
+    async def _datastore(self) -> ObjectStore:
+        if self._store is None:
+            self._store = open_datastore(await default_datastore(self.delivery.pool))
+        return self._store
+
+    async def _prepare(self, event: ev.StepDispatched, adir: AttemptDir) -> list[str]:
+        snapshot = await materialise(await self._datastore(), event.snapshot, self.settings.cache)
+        if adir.workdir.exists():
+            shutil.rmtree(adir.workdir)
+        await asyncio.to_thread(shutil.copytree, snapshot, adir.workdir)
+        for name in event.outputs:
+            (adir.outputs / name).mkdir(parents=True, exist_ok=True)
+        script = adir.workdir / event.script_name
+        if not script.resolve().is_relative_to(adir.workdir.resolve()):
+            raise StepStartError(f"script {event.script_name!r} is outside the source directory")
+        if not script.is_file():
+            raise StepStartError(f"script {event.script_name!r} is not in the snapshot")
+        return build_argv(sys.executable, script, event, adir)
+
+    async def on_step_dispatched(self, event: ev.StepDispatched, decoded: DecodedEvent) -> None:
+        s = self.settings
+        if not await store.claim(
+            self.delivery.pool, event.run_id, event.step, event.attempt, s.runner_id
+        ):
+            _log.info("step_runner.already_claimed")
+            return
+        adir = AttemptDir.of(s.scratch, event.run_id, event.step, event.attempt)
+        adir.root.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        pid: int | None = None
+        exit_code: int | None = None
+        error: str | None = None
+        outcome: Literal["succeeded", "failed", "timed_out", "error"] = "error"
+        try:
+            argv = await self._prepare(event, adir)
+            with adir.stdout.open("wb") as out, adir.stderr.open("wb") as err:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    cwd=adir.workdir,
+                    stdout=out,
+                    stderr=err,
+                    env=step_environment(event, adir),
+                    start_new_session=True,
+                )
+            self.current, pid = proc, proc.pid
+            async with self.delivery.transaction(None) as tx:
+                tx.emit(
+                    ev.StepAttemptStarted(
+                        run_id=event.run_id,
+                        step=event.step,
+                        attempt=event.attempt,
+                        runner_id=s.runner_id,
+                        pid=proc.pid,
+                    )
+                )
+            try:
+                exit_code = await asyncio.wait_for(proc.wait(), timeout=event.timeout_seconds)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+                outcome, error = "timed_out", f"timed out after {event.timeout_seconds} s"
+            else:
+                outcome = "succeeded" if exit_code == 0 else "failed"
+                if exit_code != 0:
+                    tail = _tail(adir.stderr, s.stderr_tail_bytes)
+                    error = f"exit code {exit_code}" + (f"; stderr: {tail}" if tail else "")
+        except (PermanentError, OSError) as exc:
+            error = f"could not start the step: {exc}"
+            adir.stderr.write_text(error + "\n")
+        finally:
+            self.current = None
+        async with self.delivery.transaction(decoded) as tx:
+            await store.finish(
+                tx.conn, event.run_id, event.step, event.attempt, outcome, exit_code, pid
+            )
+            tx.emit(
+                ev.StepAttemptFinished(
+                    run_id=event.run_id,
+                    step=event.step,
+                    attempt=event.attempt,
+                    runner_id=s.runner_id,
+                    outcome=outcome,
+                    exit_code=exit_code,
+                    duration_ms=int((time.monotonic() - started) * 1000),
+                    error=error,
+                )
+            )
+        _log.info("step_runner.finished", outcome=outcome, exit_code=exit_code)

@@ -1,0 +1,25 @@
+"""Step runner settings."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import Field
+
+from services.runtime.settings import RuntimeSettings
+
+__all__ = ["StepRunnerSettings"]
+
+
+def _default_runner_id() -> str:
+    return f"runner-{socket.gethostname()}-{os.getpid()}"
+
+
+class StepRunnerSettings(RuntimeSettings):
+    """Which compute target this runner serves, and who it is."""
+
+    compute_target: str = "local"
+    runner_id: str = Field(default_factory=_default_runner_id)
+    #: bytes of stderr quoted in a failed step's reason
+    stderr_tail_bytes: int = 2000
