@@ -241,7 +241,7 @@ def validate_pipeline(spec: PipelineSpec, *, compute_targets: Iterable[str] | No
     try:
         TopologicalSorter(step_dependencies(spec)).prepare()
     except CycleError as exc:
-        cycle = " -> ".join(exc.args[1])
+        cycle = " -> ".join(repr(n) for n in exc.args[1])
         problems.append(f"the steps form a cycle: {cycle}; a step cannot depend on itself")
 
     if problems:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from services.api.errors import ApiError, Invalid
 from services.api.handlers import ApiContext, router
 from services.api.settings import ApiSettings
+from services.runtime.bootstrap import bootstrap_workspace
 from services.runtime.service import Service
 
 __all__ = ["ApiService", "create_app"]
@@ -27,6 +28,7 @@ class ApiService(Service):
         self.app = create_app()
 
     async def on_start(self) -> None:
+        await bootstrap_workspace(self.settings)
         self.app.state.ctx = ApiContext(self.api_settings, self.delivery("api"))
 
 

@@ -21,7 +21,7 @@ import structlog
 
 from contracts.topics import Topics
 from services.runtime.bus import Consumer, DeadLetters, Producer, Subscription, ensure_topics
-from services.runtime.db import create_pool
+from services.runtime.db import create_pool, migrate
 from services.runtime.errors import LifecycleError
 from services.runtime.logging import configure_logging
 from services.runtime.outbox import Delivery, Outbox
@@ -100,6 +100,7 @@ class Service:
         self._state = "starting"
         self._started_at = time.monotonic()
         s = self.settings
+        await migrate(s.database_url)
         self._pool = await create_pool(s.database_url, max_size=s.db_pool_max)
         await ensure_topics(s, self.compute_targets())
         self._producer = Producer(s.kafka_bootstrap, client_id=self.instance_id)
