@@ -157,13 +157,8 @@ class ResolvedInput(BaseModel):
     datastore: str
     path: str
     mode: Literal["mount", "download"]
-
-
-class DataMountRequested(_StepEvent):
-    """Bind the step's inputs into its scratch area."""
-
-    type = "headrace.data.mount_requested.v1"
-    inputs: list[ResolvedInput]
+    #: a committed ``PipelineData`` output: empty when the producing step wrote no file
+    pipeline_data: bool = False
 
 
 class MountedInput(BaseModel):
@@ -174,6 +169,48 @@ class MountedInput(BaseModel):
     name: str
     local_path: str
     method: Literal["link", "copy"]
+
+
+class OutputTarget(BaseModel):
+    """Where an output is committed: a datastore and a path on it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    datastore: str
+    path: str
+
+
+class StepDispatched(_StepEvent):
+    """Run the step on a runner of ``compute_target``. Parameters are already substituted."""
+
+    type = "headrace.step.dispatched.v1"
+    compute_target: str
+    script_name: str
+    snapshot: str
+    environment: str
+    arguments: list[dict[str, str]]
+    inputs: list[MountedInput]
+    #: where the runner's upload request will commit each output, decided by the scheduler
+    outputs: list[OutputTarget]
+    timeout_seconds: int
+
+    @property
+    def key(self) -> str:
+        """Dispatches spread by step so that one run's fan-out reaches every runner."""
+        return f"{self.run_id}/{self.step}"
+
+
+class DataMountRequested(_StepEvent):
+    """Bind the step's inputs into its scratch area, then send ``dispatch`` to the runners.
+
+    The scheduler decides the dispatch up front; the data mounter only fills in where the
+    inputs are. This saves a round trip through the scheduler on every step's critical path.
+    """
+
+    type = "headrace.data.mount_requested.v1"
+    inputs: list[ResolvedInput]
+    dispatch: StepDispatched
 
 
 class DataMounted(_StepEvent):
@@ -189,25 +226,6 @@ class DataMountFailed(_StepEvent):
 
     type = "headrace.data.mount_failed.v1"
     reason: str
-
-
-class StepDispatched(_StepEvent):
-    """Run the step on a runner of ``compute_target``. Parameters are already substituted."""
-
-    type = "headrace.step.dispatched.v1"
-    compute_target: str
-    script_name: str
-    snapshot: str
-    environment: str
-    arguments: list[dict[str, str]]
-    inputs: list[MountedInput]
-    outputs: list[str]
-    timeout_seconds: int
-
-    @property
-    def key(self) -> str:
-        """Dispatches spread by step so that one run's fan-out reaches every runner."""
-        return f"{self.run_id}/{self.step}"
 
 
 class StepAttemptStarted(_StepEvent):
@@ -229,22 +247,22 @@ class StepAttemptFinished(_StepEvent):
     error: str | None = None
 
 
-class OutputTarget(BaseModel):
-    """Where an output is committed: a datastore and a path on it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    datastore: str
-    path: str
-
-
 class ArtifactUploadRequested(_StepEvent):
-    """Commit the attempt's logs and metrics, and its outputs if it succeeded."""
+    """Commit the attempt's logs and metrics, and its outputs if it succeeded.
+
+    Sent by the runner as soon as the script ended (the targets came with the dispatch), and
+    carrying the outcome so that the uploader's result tells the scheduler everything.
+    """
 
     type = "headrace.artifacts.upload_requested.v1"
     outputs: list[OutputTarget]
-    succeeded: bool
+    outcome: Literal["succeeded", "failed", "timed_out", "error"]
+    exit_code: int | None = None
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == "succeeded"
 
 
 class UploadedOutput(BaseModel):
@@ -266,7 +284,13 @@ class ArtifactsUploaded(_StepEvent):
     type = "headrace.artifacts.uploaded.v1"
     outputs: list[UploadedOutput]
     metrics: int
-    succeeded: bool
+    outcome: Literal["succeeded", "failed", "timed_out", "error"]
+    exit_code: int | None = None
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == "succeeded"
 
 
 class ArtifactUploadFailed(_StepEvent):

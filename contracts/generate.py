@@ -26,8 +26,12 @@ _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 def _schema(model: type[BaseModel], title: str, extra: dict[str, Any]) -> str:
     schema = model.model_json_schema(mode="serialization")
-    schema = {"$schema": _DIALECT, "$id": f"https://headrace.dev/schemas/{title}.json",
-              **extra, **schema}
+    schema = {
+        "$schema": _DIALECT,
+        "$id": f"https://headrace.dev/schemas/{title}.json",
+        **extra,
+        **schema,
+    }
     return json.dumps(schema, indent=2, sort_keys=False) + "\n"
 
 

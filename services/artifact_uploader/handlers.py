@@ -130,7 +130,9 @@ class ArtifactUploaderHandlers:
                     attempt=event.attempt,
                     outputs=outputs,
                     metrics=len(metrics),
-                    succeeded=event.succeeded,
+                    outcome=event.outcome,
+                    exit_code=event.exit_code,
+                    error=event.error,
                 )
             )
         if not self.settings.keep_scratch:

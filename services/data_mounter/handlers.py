@@ -40,6 +40,10 @@ async def bind_input(
             f"input {inp.name!r}: path {inp.path!r} escapes datastore {datastore.name!r}"
         ) from exc
     target.parent.mkdir(parents=True, exist_ok=True)
+    if inp.pipeline_data and not await datastore.list(inp.path):
+        # The upstream step committed an empty output: bind an empty directory.
+        target.mkdir(parents=True, exist_ok=True)
+        return ev.MountedInput(name=inp.name, local_path=str(target), method="copy"), None
     if source is not None:
         if not source.exists():
             raise InputDataError(
@@ -117,5 +121,6 @@ class DataMounterHandlers:
                     attempt=event.attempt,
                     inputs=mounted,
                     notes=notes,
-                )
+                ),
+                event.dispatch.model_copy(update={"inputs": mounted}),
             )

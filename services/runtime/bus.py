@@ -189,7 +189,7 @@ class Consumer:
             session_timeout_ms=settings.consumer_session_timeout_ms,
             heartbeat_interval_ms=max(100, settings.consumer_session_timeout_ms // 3),
             max_poll_interval_ms=24 * 3600 * 1000,
-            fetch_max_wait_ms=100,
+            fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
             metadata_max_age_ms=5000,
         )
         self.handled = 0

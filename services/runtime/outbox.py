@@ -30,7 +30,8 @@ _log = structlog.get_logger("headrace.outbox")
 
 _INSERT = """
 INSERT INTO outbox (topic, key, value, headers)
-SELECT t, k, v, h::jsonb FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[]) AS u(t, k, v, h)
+SELECT t, k, v, h::jsonb
+FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[]) AS u(t, k, v, h)
 RETURNING id
 """
 

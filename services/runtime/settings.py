@@ -40,6 +40,10 @@ class RuntimeSettings(BaseSettings):
     log_level: str = "info"
     log_format: str = "console"
     consumer_session_timeout_ms: int = 6000
+    #: how long the broker may hold an empty fetch. The embedded broker (Tansu) holds it this
+    #: long even when data arrives, so it bounds every hop's latency; idle consumers poll at
+    #: this rate.
+    consumer_fetch_max_wait_ms: int = Field(default=5, ge=0)
     db_pool_max: int = 4
 
     @property

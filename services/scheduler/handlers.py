@@ -123,7 +123,12 @@ class SchedulerHandlers:
         await self._fail_run(tx, run, f"step {name!r} failed: {reason}", [name])
 
     async def _advance(self, tx: Tx, run: store.RunRow) -> None:
-        """Release every step whose upstream completed and whose prerequisites are ready."""
+        """Release every step whose upstream completed and whose prerequisites are ready.
+
+        A step with inputs goes to the data mounter together with its dispatch, which the
+        mounter forwards to the runners once the inputs are bound; a step without inputs is
+        dispatched at once.
+        """
         if run.status != "Running":
             return
         spec = self._spec(run)
@@ -131,19 +136,19 @@ class SchedulerHandlers:
             step = await store.step(tx.conn, run.run_id, name)
             assert step is not None
             attempt = step.attempt + 1
+            sspec = self._step_spec(spec, name)
+            dispatch = self._dispatch_event(run, sspec, attempt)
             await store.update_step(
                 tx.conn,
                 run.run_id,
                 name,
                 attempt=attempt,
                 status="Queued",
-                phase="mounting",
+                phase="mounting" if sspec.inputs else "dispatched",
                 queued_at="now",
             )
-            sspec = self._step_spec(spec, name)
             if not sspec.inputs:
-                # Nothing to bind: skip the data mounter's round trip.
-                await self._dispatch(tx, run, sspec, attempt, [])
+                tx.emit(dispatch)
                 continue
             produced = await store.outputs_by_name(
                 tx.conn, run.run_id, [i.name for i in sspec.inputs]
@@ -163,39 +168,48 @@ class SchedulerHandlers:
                     datastore, path = produced[inp.name]
                     inputs.append(
                         ev.ResolvedInput(
-                            name=inp.name, datastore=datastore, path=path, mode=inp.mode
+                            name=inp.name,
+                            datastore=datastore,
+                            path=path,
+                            mode=inp.mode,
+                            pipeline_data=True,
                         )
                     )
             tx.emit(
-                ev.DataMountRequested(run_id=run.run_id, step=name, attempt=attempt, inputs=inputs)
+                ev.DataMountRequested(
+                    run_id=run.run_id,
+                    step=name,
+                    attempt=attempt,
+                    inputs=inputs,
+                    dispatch=dispatch,
+                )
             )
 
-    async def _dispatch(
-        self,
-        tx: Tx,
-        run: store.RunRow,
-        sspec: StepSpec,
-        attempt: int,
-        mounted: list[ev.MountedInput],
-    ) -> None:
+    def _dispatch_event(
+        self, run: store.RunRow, sspec: StepSpec, attempt: int
+    ) -> ev.StepDispatched:
         params = {
             k: v for k, v in run.parameters.items() if isinstance(v, str | int | float | bool)
         }
-        await store.update_step(tx.conn, run.run_id, sspec.name, phase="dispatched")
-        tx.emit(
-            ev.StepDispatched(
-                run_id=run.run_id,
-                step=sspec.name,
-                attempt=attempt,
-                compute_target=sspec.compute_target,
-                script_name=sspec.script_name,
-                snapshot=sspec.snapshot,
-                environment=sspec.environment,
-                arguments=[_argument(a, params) for a in sspec.arguments],
-                inputs=mounted,
-                outputs=[o.name for o in sspec.outputs],
-                timeout_seconds=sspec.timeout_seconds or self.settings.step_timeout_seconds,
-            )
+        return ev.StepDispatched(
+            run_id=run.run_id,
+            step=sspec.name,
+            attempt=attempt,
+            compute_target=sspec.compute_target,
+            script_name=sspec.script_name,
+            snapshot=sspec.snapshot,
+            environment=sspec.environment,
+            arguments=[_argument(a, params) for a in sspec.arguments],
+            inputs=[],
+            outputs=[
+                ev.OutputTarget(
+                    name=o.name,
+                    datastore=o.datastore,
+                    path=output_path(run.run_id, sspec.name, o.name),
+                )
+                for o in sspec.outputs
+            ],
+            timeout_seconds=sspec.timeout_seconds or self.settings.step_timeout_seconds,
         )
 
     async def _current(
@@ -327,24 +341,15 @@ class SchedulerHandlers:
 
     # -- step phases ---------------------------------------------------------------------
 
+    # Phase results. The phases chain among themselves (mounter -> runner -> uploader), so
+    # results about one attempt may arrive in any order: each handler accepts every phase
+    # up to its own and never moves a step backwards.
+
     async def on_data_mounted(self, event: ev.DataMounted, decoded: DecodedEvent) -> None:
         async with self.results.transaction(decoded) as tx:
             found = await self._current(tx, event, event.step, event.attempt, ("mounting",))
-            if found is None:
-                return
-            run, _ = found
-            if run.status != "Running":
-                await store.update_step(
-                    tx.conn,
-                    run.run_id,
-                    event.step,
-                    status="Skipped",
-                    phase="done",
-                    finished_at="now",
-                )
-                return
-            sspec = self._step_spec(self._spec(run), event.step)
-            await self._dispatch(tx, run, sspec, event.attempt, list(event.inputs))
+            if found is not None:
+                await store.update_step(tx.conn, event.run_id, event.step, phase="dispatched")
 
     async def on_data_mount_failed(self, event: ev.DataMountFailed, decoded: DecodedEvent) -> None:
         async with self.results.transaction(decoded) as tx:
@@ -356,7 +361,9 @@ class SchedulerHandlers:
 
     async def on_attempt_started(self, event: ev.StepAttemptStarted, decoded: DecodedEvent) -> None:
         async with self.results.transaction(decoded) as tx:
-            found = await self._current(tx, event, event.step, event.attempt, ("dispatched",))
+            found = await self._current(
+                tx, event, event.step, event.attempt, ("mounting", "dispatched")
+            )
             if found is None:
                 return
             await store.update_step(
@@ -382,62 +389,45 @@ class SchedulerHandlers:
     ) -> None:
         async with self.results.transaction(decoded) as tx:
             found = await self._current(
-                tx, event, event.step, event.attempt, ("dispatched", "running")
+                tx, event, event.step, event.attempt, ("mounting", "dispatched", "running")
             )
-            if found is None:
-                return
-            run, _ = found
-            succeeded = event.outcome == "succeeded"
-            await store.update_step(
-                tx.conn,
-                run.run_id,
-                event.step,
-                phase="uploading",
-                exit_code=event.exit_code,
-                error=None if succeeded else (event.error or f"outcome {event.outcome}"),
-                runner_id=event.runner_id,
-            )
-            sspec = self._step_spec(self._spec(run), event.step)
-            tx.emit(
-                ev.ArtifactUploadRequested(
-                    run_id=run.run_id,
-                    step=event.step,
-                    attempt=event.attempt,
-                    succeeded=succeeded,
-                    outputs=[
-                        ev.OutputTarget(
-                            name=o.name,
-                            datastore=o.datastore,
-                            path=output_path(run.run_id, event.step, o.name),
-                        )
-                        for o in sspec.outputs
-                    ]
-                    if succeeded
-                    else [],
+            if found is not None:
+                await store.update_step(
+                    tx.conn,
+                    event.run_id,
+                    event.step,
+                    phase="uploading",
+                    exit_code=event.exit_code,
+                    runner_id=event.runner_id,
                 )
-            )
 
     async def on_artifacts_uploaded(
         self, event: ev.ArtifactsUploaded, decoded: DecodedEvent
     ) -> None:
         async with self.results.transaction(decoded) as tx:
-            found = await self._current(tx, event, event.step, event.attempt, ("uploading",))
+            found = await self._current(
+                tx,
+                event,
+                event.step,
+                event.attempt,
+                ("mounting", "dispatched", "running", "uploading"),
+            )
             if found is None:
                 return
-            run, step = found
+            run, _ = found
             if not event.succeeded:
-                await self._fail_step(
-                    tx,
-                    run,
-                    event.step,
-                    event.attempt,
-                    step.error or "the step failed",
-                    step.exit_code,
-                )
+                reason = event.error or f"outcome {event.outcome}"
+                await self._fail_step(tx, run, event.step, event.attempt, reason, event.exit_code)
                 return
             await store.insert_outputs(tx.conn, run.run_id, event.step, event.outputs)
             await store.update_step(
-                tx.conn, run.run_id, event.step, status="Completed", phase="done", finished_at="now"
+                tx.conn,
+                run.run_id,
+                event.step,
+                status="Completed",
+                phase="done",
+                exit_code=event.exit_code,
+                finished_at="now",
             )
             tx.emit(
                 ev.StepCompleted(
@@ -460,7 +450,13 @@ class SchedulerHandlers:
         self, event: ev.ArtifactUploadFailed, decoded: DecodedEvent
     ) -> None:
         async with self.results.transaction(decoded) as tx:
-            found = await self._current(tx, event, event.step, event.attempt, ("uploading",))
+            found = await self._current(
+                tx,
+                event,
+                event.step,
+                event.attempt,
+                ("mounting", "dispatched", "running", "uploading"),
+            )
             if found is not None:
                 await self._fail_step(
                     tx, found[0], event.step, event.attempt, f"artifact upload: {event.reason}"

@@ -52,6 +52,8 @@ def build_argv(python: str, script: Path, event: ev.StepDispatched, adir: Attemp
                 raise StepStartError(f"argument names input {value!r}, which was not bound")
             argv.append(inputs[value])
         elif kind == "output":
+            if value not in {o.name for o in event.outputs}:
+                raise StepStartError(f"argument names output {value!r}, which is not declared")
             argv.append(str(adir.outputs / value))
         else:
             raise StepStartError(f"unknown argument kind {kind!r}")
@@ -98,8 +100,8 @@ class StepRunnerHandlers:
         if adir.workdir.exists():
             shutil.rmtree(adir.workdir)
         await asyncio.to_thread(shutil.copytree, snapshot, adir.workdir)
-        for name in event.outputs:
-            (adir.outputs / name).mkdir(parents=True, exist_ok=True)
+        for target in event.outputs:
+            (adir.outputs / target.name).mkdir(parents=True, exist_ok=True)
         script = adir.workdir / event.script_name
         if not script.resolve().is_relative_to(adir.workdir.resolve()):
             raise StepStartError(f"script {event.script_name!r} is outside the source directory")
@@ -174,6 +176,15 @@ class StepRunnerHandlers:
                     exit_code=exit_code,
                     duration_ms=int((time.monotonic() - started) * 1000),
                     error=error,
-                )
+                ),
+                ev.ArtifactUploadRequested(
+                    run_id=event.run_id,
+                    step=event.step,
+                    attempt=event.attempt,
+                    outputs=event.outputs if outcome == "succeeded" else [],
+                    outcome=outcome,
+                    exit_code=exit_code,
+                    error=error,
+                ),
             )
         _log.info("step_runner.finished", outcome=outcome, exit_code=exit_code)

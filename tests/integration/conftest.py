@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,9 +75,9 @@ class Stack:
         return detail
 
 
-@pytest.fixture
-async def stack(runtime_settings: RuntimeSettings) -> AsyncIterator[Stack]:
-    """Every service in this process, one runner, on a fresh database and topic prefix."""
+@contextlib.asynccontextmanager
+async def running_stack(runtime_settings: RuntimeSettings, runners: int = 1) -> AsyncIterator[Stack]:
+    """Every service in this process against the settings' broker and database."""
     base = runtime_settings.model_dump()
     await bootstrap_workspace(runtime_settings)
     services: list[Service] = [
@@ -84,7 +85,8 @@ async def stack(runtime_settings: RuntimeSettings) -> AsyncIterator[Stack]:
         SnapshotterService(SnapshotterSettings(**base)),
         ImageBuilderService(ImageBuilderSettings(**base)),
         DataMounterService(DataMounterSettings(**base)),
-        StepRunnerService(StepRunnerSettings(**base, runner_id="runner-1")),
+        *(StepRunnerService(StepRunnerSettings(**base, runner_id=f"runner-{i}"))
+          for i in range(runners)),
         ArtifactUploaderService(ArtifactUploaderSettings(**base)),
     ]
     api = ApiService(ApiSettings(**base))
@@ -95,3 +97,10 @@ async def stack(runtime_settings: RuntimeSettings) -> AsyncIterator[Stack]:
     finally:
         await client.aclose()
         await asyncio.gather(*(s.stop(grace=5) for s in [*services, api]))
+
+
+@pytest.fixture
+async def stack(runtime_settings: RuntimeSettings) -> AsyncIterator[Stack]:
+    """Every service in this process, one runner, on a fresh database and topic prefix."""
+    async with running_stack(runtime_settings) as s:
+        yield s
