@@ -36,9 +36,10 @@ __all__ = ["SchedulerHandlers", "output_path"]
 _log = structlog.get_logger("headrace.scheduler")
 
 
-def output_path(run_id: str, step: str, output: str) -> str:
-    """Where a step's output is committed on its datastore."""
-    return f"runs/{run_id}/{step}/outputs/{output}"
+def output_path(run_id: str, step: str, attempt: int, output: str) -> str:
+    """Where an attempt's output is committed: per attempt, so a late result from a
+    fenced-off attempt can never overwrite the outputs of the attempt that replaced it."""
+    return f"runs/{run_id}/{step}/{attempt}/outputs/{output}"
 
 
 def _argument(arg: object, params: dict[str, ParameterValue]) -> dict[str, str]:
@@ -205,7 +206,7 @@ class SchedulerHandlers:
                 ev.OutputTarget(
                     name=o.name,
                     datastore=o.datastore,
-                    path=output_path(run.run_id, sspec.name, o.name),
+                    path=output_path(run.run_id, sspec.name, attempt, o.name),
                 )
                 for o in sspec.outputs
             ],

@@ -8,10 +8,14 @@ __all__ = ["claim", "finish"]
 
 
 async def claim(pool: asyncpg.Pool, run_id: str, step: str, attempt: int, runner_id: str) -> bool:
-    """Claim the attempt; False when another runner (or an earlier delivery) has it."""
+    """Claim the attempt; False when another runner (or an earlier delivery) has it, or when
+    the scheduler has moved on (a newer attempt, or the step is no longer waiting to run)."""
     got = await pool.fetchval(
         "INSERT INTO step_attempts (run_id, step, attempt, runner_id, status)"
-        " VALUES ($1, $2, $3, $4, 'running') ON CONFLICT DO NOTHING RETURNING true",
+        " SELECT $1, $2, $3, $4, 'running' WHERE EXISTS (SELECT 1 FROM steps"
+        "  WHERE run_id = $1 AND name = $2 AND attempt = $3"
+        "  AND phase IN ('mounting', 'dispatched'))"
+        " ON CONFLICT DO NOTHING RETURNING true",
         run_id,
         step,
         attempt,
