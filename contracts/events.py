@@ -33,6 +33,8 @@ __all__ = [
     "MountedInput",
     "OutputTarget",
     "ResolvedInput",
+    "RunCancelRequested",
+    "RunCanceled",
     "RunCompleted",
     "RunFailed",
     "RunRequested",
@@ -44,7 +46,9 @@ __all__ = [
     "StepAttemptStarted",
     "StepCompleted",
     "StepDispatched",
+    "StepCanceled",
     "StepFailed",
+    "StepRetrying",
     "StepStarted",
     "UploadedOutput",
     "event_class",
@@ -95,6 +99,15 @@ class RunRequested(Event):
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     regenerate_outputs: bool = False
     submitted_by: str | None = None
+
+
+class RunCancelRequested(Event):
+    """Cancel the run: kill its running steps, dispatch nothing more. From the API or anyone."""
+
+    type = "headrace.run.cancel_requested.v1"
+    public = True
+
+    reason: str = ""
 
 
 # --- phase commands and results ----------------------------------------------------------
@@ -337,6 +350,21 @@ class StepFailed(_StepEvent):
     exit_code: int | None = None
 
 
+class StepRetrying(_StepEvent):
+    """The step gets a new attempt: the script failed and may retry, or its runner was lost."""
+
+    type = "headrace.step.retrying.v1"
+    public = True
+    reason: str
+
+
+class StepCanceled(_StepEvent):
+    """The step was canceled with its run; a running script was killed."""
+
+    type = "headrace.step.canceled.v1"
+    public = True
+
+
 class RunCompleted(Event):
     """Every step of the run completed."""
 
@@ -355,8 +383,18 @@ class RunFailed(Event):
     failed_steps: list[str] = Field(default_factory=list)
 
 
+class RunCanceled(Event):
+    """The run was canceled."""
+
+    type = "headrace.run.canceled.v1"
+    public = True
+    experiment: str
+    reason: str = ""
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     RunRequested,
+    RunCancelRequested,
     SnapshotRequested,
     SnapshotReady,
     SnapshotFailed,
@@ -376,8 +414,11 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     StepStarted,
     StepCompleted,
     StepFailed,
+    StepRetrying,
+    StepCanceled,
     RunCompleted,
     RunFailed,
+    RunCanceled,
 )
 PUBLIC_EVENTS = tuple(e for e in ALL_EVENTS if e.public)
 _BY_TYPE = {e.type: e for e in ALL_EVENTS}

@@ -132,6 +132,8 @@ class StepSpec(_Frozen):
     environment: str = "default"
     allow_reuse: bool = True
     timeout_seconds: int | None = Field(default=None, gt=0)
+    #: how many times a failure of the script itself (non-zero exit, timeout) is retried
+    max_retries: int = Field(default=0, ge=0, le=20)
 
 
 class PipelineSpec(_Frozen):
@@ -140,6 +142,8 @@ class PipelineSpec(_Frozen):
     steps: list[StepSpec] = Field(min_length=1)
     parameters: list[ParameterSpec] = Field(default_factory=list)
     description: str = ""
+    #: let independent branches go on after a step failed (its downstream steps are skipped)
+    continue_on_step_failure: bool = False
 
 
 class PipelineSpecError(ValueError):

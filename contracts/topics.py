@@ -61,7 +61,7 @@ class Topics:
     def for_event(self, event: ev.Event) -> str:
         """The topic an event is published to."""
         match event:
-            case ev.RunRequested():
+            case ev.RunRequested() | ev.RunCancelRequested():
                 return self.run_requests
             case ev.SnapshotRequested():
                 return self.snapshot

@@ -258,6 +258,28 @@ async def submit_run(body: SubmitRequest, request: Request) -> dict[str, Any]:
     return {"run_id": run_id, "status": "Queued"}
 
 
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=2000)
+
+
+@router.post("/runs/{run_id}/cancel", status_code=202)
+async def cancel_run(
+    run_id: str, request: Request, body: CancelRequest | None = None
+) -> dict[str, Any]:
+    """Ask the scheduler to cancel a run; answers at once, the run ends Canceled shortly."""
+    ctx = _ctx(request)
+    status = await ctx.pool.fetchval("SELECT status FROM runs WHERE run_id = $1", run_id)
+    if status is None:
+        raise NotFound(f"no run {run_id!r}; nothing to cancel")
+    if status not in ("Queued", "Running"):
+        raise Conflict(f"run {run_id!r} is already {status}; nothing to cancel")
+    async with ctx.delivery.transaction(None) as tx:
+        tx.emit(ev.RunCancelRequested(run_id=run_id, reason=body.reason if body else ""))
+    return {"run_id": run_id, "status": "Canceling"}
+
+
 @router.get("/runs")
 async def list_runs(
     request: Request, experiment: str | None = None, limit: int = Query(50, ge=1, le=1000)

@@ -106,6 +106,8 @@ class SchedulerHandlers:
         reason: str,
         exit_code: int | None = None,
     ) -> None:
+        """Fail the step; fail the run, or with ``continue_on_step_failure`` skip only what
+        depends on the step and let the other branches go on."""
         await store.update_step(
             tx.conn,
             run.run_id,
@@ -121,70 +123,94 @@ class SchedulerHandlers:
                 run_id=run.run_id, step=name, attempt=attempt, reason=reason, exit_code=exit_code
             )
         )
+        if run.status in store.ACTIVE and self._spec(run).continue_on_step_failure:
+            await store.skip_downstream(tx.conn, run.run_id, name)
+            await self._finish_if_done(tx, run)
+            return
         await self._fail_run(tx, run, f"step {name!r} failed: {reason}", [name])
 
-    async def _advance(self, tx: Tx, run: store.RunRow) -> None:
-        """Release every step whose upstream completed and whose prerequisites are ready.
+    async def _finish_if_done(self, tx: Tx, run: store.RunRow) -> None:
+        """End the run once no step can make progress any more."""
+        if run.status != "Running":
+            return
+        statuses = await store.step_statuses(tx.conn, run.run_id)
+        if any(s not in store.TERMINAL_STEP for s in statuses.values()):
+            return
+        failed = sorted(n for n, s in statuses.items() if s == "Failed")
+        if not failed:
+            await store.finish_run(tx.conn, run.run_id, "Completed")
+            tx.emit(ev.RunCompleted(run_id=run.run_id, experiment=run.experiment))
+            self._specs.pop(run.run_id, None)
+            _log.info("scheduler.run_completed")
+        else:
+            await self._fail_run(tx, run, f"steps failed: {', '.join(failed)}", failed)
 
-        A step with inputs goes to the data mounter together with its dispatch, which the
-        mounter forwards to the runners once the inputs are bound; a step without inputs is
-        dispatched at once.
-        """
+    async def _retry(
+        self, tx: Tx, run: store.RunRow, name: str, attempt: int, reason: str, counter: str
+    ) -> None:
+        """Give the step a new attempt (``counter`` says which budget it used)."""
+        await store.reset_for_retry(tx.conn, run.run_id, name, counter)
+        tx.emit(ev.StepRetrying(run_id=run.run_id, step=name, attempt=attempt, reason=reason))
+        await self._advance(tx, run)
+
+    async def _advance(self, tx: Tx, run: store.RunRow) -> None:
+        """Release every step whose upstream completed and whose prerequisites are ready."""
         if run.status != "Running":
             return
         spec = self._spec(run)
         for name in await store.releasable_steps(tx.conn, run.run_id):
             step = await store.step(tx.conn, run.run_id, name)
             assert step is not None
-            attempt = step.attempt + 1
             sspec = self._step_spec(spec, name)
-            dispatch = self._dispatch_event(run, sspec, attempt)
             await store.update_step(
                 tx.conn,
                 run.run_id,
                 name,
-                attempt=attempt,
+                attempt=step.attempt + 1,
                 status="Queued",
                 phase="mounting" if sspec.inputs else "dispatched",
                 queued_at="now",
             )
-            if not sspec.inputs:
-                tx.emit(dispatch)
-                continue
-            produced = await store.outputs_by_name(
-                tx.conn, run.run_id, [i.name for i in sspec.inputs]
-            )
-            inputs = []
-            for inp in sspec.inputs:
-                if isinstance(inp, DatastoreInput):
-                    inputs.append(
-                        ev.ResolvedInput(
-                            name=inp.name,
-                            datastore=inp.datastore,
-                            path=inp.path_on_datastore,
-                            mode=inp.mode,
-                        )
+            tx.emit(await self._step_command(tx, run, sspec, step.attempt + 1))
+
+    async def _step_command(
+        self, tx: Tx, run: store.RunRow, sspec: StepSpec, attempt: int
+    ) -> ev.Event:
+        """The command that starts an attempt.
+
+        A step with inputs goes to the data mounter together with its dispatch, which the
+        mounter forwards to the runners once the inputs are bound; a step without inputs is
+        dispatched at once.
+        """
+        dispatch = self._dispatch_event(run, sspec, attempt)
+        if not sspec.inputs:
+            return dispatch
+        produced = await store.outputs_by_name(tx.conn, run.run_id, [i.name for i in sspec.inputs])
+        inputs = []
+        for inp in sspec.inputs:
+            if isinstance(inp, DatastoreInput):
+                inputs.append(
+                    ev.ResolvedInput(
+                        name=inp.name,
+                        datastore=inp.datastore,
+                        path=inp.path_on_datastore,
+                        mode=inp.mode,
                     )
-                else:
-                    datastore, path = produced[inp.name]
-                    inputs.append(
-                        ev.ResolvedInput(
-                            name=inp.name,
-                            datastore=datastore,
-                            path=path,
-                            mode=inp.mode,
-                            pipeline_data=True,
-                        )
-                    )
-            tx.emit(
-                ev.DataMountRequested(
-                    run_id=run.run_id,
-                    step=name,
-                    attempt=attempt,
-                    inputs=inputs,
-                    dispatch=dispatch,
                 )
-            )
+            else:
+                datastore, path = produced[inp.name]
+                inputs.append(
+                    ev.ResolvedInput(
+                        name=inp.name,
+                        datastore=datastore,
+                        path=path,
+                        mode=inp.mode,
+                        pipeline_data=True,
+                    )
+                )
+        return ev.DataMountRequested(
+            run_id=run.run_id, step=sspec.name, attempt=attempt, inputs=inputs, dispatch=dispatch
+        )
 
     def _dispatch_event(
         self, run: store.RunRow, sspec: StepSpec, attempt: int
@@ -415,9 +441,13 @@ class SchedulerHandlers:
             )
             if found is None:
                 return
-            run, _ = found
+            run, step = found
             if not event.succeeded:
                 reason = event.error or f"outcome {event.outcome}"
+                sspec = self._step_spec(self._spec(run), event.step)
+                if run.status == "Running" and step.failed_attempts < sspec.max_retries:
+                    await self._retry(tx, run, event.step, event.attempt, reason, "failed_attempts")
+                    return
                 await self._fail_step(tx, run, event.step, event.attempt, reason, event.exit_code)
                 return
             await store.insert_outputs(tx.conn, run.run_id, event.step, event.outputs)
@@ -440,12 +470,7 @@ class SchedulerHandlers:
             )
             await store.release_downstream(tx.conn, run.run_id, event.step)
             await self._advance(tx, run)
-            statuses = await store.step_statuses(tx.conn, run.run_id)
-            if run.status == "Running" and all(s == "Completed" for s in statuses.values()):
-                await store.finish_run(tx.conn, run.run_id, "Completed")
-                tx.emit(ev.RunCompleted(run_id=run.run_id, experiment=run.experiment))
-                self._specs.pop(run.run_id, None)
-                _log.info("scheduler.run_completed")
+            await self._finish_if_done(tx, run)
 
     async def on_artifact_upload_failed(
         self, event: ev.ArtifactUploadFailed, decoded: DecodedEvent
@@ -462,3 +487,97 @@ class SchedulerHandlers:
                 await self._fail_step(
                     tx, found[0], event.step, event.attempt, f"artifact upload: {event.reason}"
                 )
+
+    # -- cancellation and lost runners ----------------------------------------------------
+
+    async def on_cancel_requested(
+        self, event: ev.RunCancelRequested, decoded: DecodedEvent
+    ) -> None:
+        """Cancel: steps end Canceled, running attempts are marked so their runners kill them
+        at the next heartbeat, and nothing more is dispatched."""
+        async with self.runs.transaction(decoded) as tx:
+            run = await store.lock_run(tx.conn, event.run_id)
+            if run is None or run.status not in store.ACTIVE:
+                _log.info("scheduler.cancel_ignored", status=run.status if run else None)
+                return
+            canceled = await store.cancel_steps(tx.conn, run.run_id)
+            await store.finish_run(tx.conn, run.run_id, "Canceled", event.reason or None)
+            for name, attempt in canceled:
+                tx.emit(ev.StepCanceled(run_id=run.run_id, step=name, attempt=max(attempt, 1)))
+            tx.emit(
+                ev.RunCanceled(run_id=run.run_id, experiment=run.experiment, reason=event.reason)
+            )
+            self._specs.pop(run.run_id, None)
+            _log.info("scheduler.run_canceled", steps=len(canceled))
+
+    async def on_lease_lost(self, tx: Tx, run_id: str, step: str, attempt: int, why: str) -> None:
+        """A runner stopped renewing its lease (or handed the attempt back): fence the attempt
+        and give the step a new one, within the budget for lost runners."""
+        run = await store.lock_run(tx.conn, run_id)
+        if run is None or not await store.fence_attempt(tx.conn, run_id, step, attempt):
+            return  # acted on already
+        current = await store.step(tx.conn, run_id, step)
+        if current is None or current.attempt != attempt or current.phase == "done":
+            return
+        _log.warning("scheduler.lease_lost", run_id=run_id, step=step, attempt=attempt, why=why)
+        if run.status != "Running":
+            return
+        if current.lost_attempts + 1 > self.settings.max_lost_attempts:
+            reason = f"runner lost {current.lost_attempts + 1} times ({why})"
+            await self._fail_step(tx, run, step, attempt, reason)
+            return
+        await self._retry(tx, run, step, attempt, f"runner lost: {why}", "lost_attempts")
+
+    # -- the watchdog's redeliveries ----------------------------------------------------------
+
+    async def redeliver(self, tx: Tx, item: store.Stalled) -> None:
+        """Send again a command that shows no progress (lost with a broker restart, say).
+
+        Every command is safe to repeat: runners claim an attempt once, uploads rewrite the
+        same objects, and results for anything but the current attempt and phase are ignored.
+        """
+        run = await store.lock_run(tx.conn, item.run_id)
+        if run is None:
+            return
+        if item.kind == "run":
+            if run.status == "Queued":
+                tx.emit(
+                    ev.RunRequested(
+                        run_id=run.run_id,
+                        experiment=run.experiment,
+                        pipeline=PipelineSpec.model_validate(run.spec),
+                        parameters={
+                            k: v
+                            for k, v in run.parameters.items()
+                            if isinstance(v, str | int | float | bool)
+                        },
+                    )
+                )
+            return
+        if run.status != "Running":
+            return
+        if item.kind == "snapshot":
+            tx.emit(ev.SnapshotRequested(run_id=run.run_id, digest=item.key))
+        elif item.kind == "environment":
+            tx.emit(ev.EnvironmentRequested(run_id=run.run_id, environment=item.key))
+        elif item.kind == "step":
+            step = await store.step(tx.conn, run.run_id, item.key)
+            if step is not None and step.attempt == item.attempt:
+                sspec = self._step_spec(self._spec(run), item.key)
+                tx.emit(await self._step_command(tx, run, sspec, item.attempt))
+        elif item.kind == "upload":
+            sspec = self._step_spec(self._spec(run), item.key)
+            ok = item.outcome == "succeeded"
+            outputs = self._dispatch_event(run, sspec, item.attempt).outputs if ok else []
+            tx.emit(
+                ev.ArtifactUploadRequested(
+                    run_id=run.run_id,
+                    step=item.key,
+                    attempt=item.attempt,
+                    outputs=outputs,
+                    outcome=item.outcome,
+                    exit_code=item.exit_code,
+                    error=item.error,
+                )
+            )
+        _log.info("scheduler.redelivered", kind=item.kind, key=item.key, attempt=item.attempt)

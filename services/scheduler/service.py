@@ -7,6 +7,7 @@ from services.runtime.bus import Subscription
 from services.runtime.service import Service
 from services.scheduler.handlers import SchedulerHandlers
 from services.scheduler.settings import SchedulerSettings
+from services.scheduler.watchdog import Watchdog
 
 __all__ = ["SchedulerService"]
 
@@ -25,11 +26,16 @@ class SchedulerService(Service):
         h = SchedulerHandlers(
             self.scheduler_settings, self.delivery(runs_group), self.delivery(results_group)
         )
+        self.watchdog = Watchdog(self.scheduler_settings, h, self.delivery("scheduler-watchdog"))
+        self.spawn(self.watchdog.run())
         return [
             Subscription(
                 group=runs_group,
                 topics=[self.topics.run_requests],
-                handlers={ev.RunRequested: h.on_run_requested},
+                handlers={
+                    ev.RunRequested: h.on_run_requested,
+                    ev.RunCancelRequested: h.on_cancel_requested,
+                },
             ),
             Subscription(
                 group=results_group,

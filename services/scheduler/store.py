@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import asyncpg
 
@@ -15,9 +16,15 @@ from contracts.events import UploadedOutput
 from contracts.spec import PipelineSpec, step_dependencies
 
 __all__ = [
+    "ACTIVE",
+    "TERMINAL_STEP",
     "RunRow",
+    "Stalled",
     "StepRow",
+    "cancel_steps",
+    "expired_leases",
     "fail_waiting_steps",
+    "fence_attempt",
     "finish_run",
     "insert_outputs",
     "insert_steps",
@@ -29,6 +36,9 @@ __all__ = [
     "ready_states",
     "releasable_steps",
     "release_downstream",
+    "reset_for_retry",
+    "skip_downstream",
+    "stalled",
     "step",
     "step_statuses",
     "update_step",
@@ -36,6 +46,7 @@ __all__ = [
 ]
 
 ACTIVE = ("Queued", "Running")
+TERMINAL_STEP = frozenset({"Completed", "Failed", "Skipped", "Canceled"})
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,8 @@ class StepRow:
     attempt: int
     error: str | None
     exit_code: int | None
+    failed_attempts: int = 0
+    lost_attempts: int = 0
 
 
 async def lock_run(conn: asyncpg.Connection, run_id: str) -> RunRow | None:
@@ -189,16 +202,12 @@ async def releasable_steps(conn: asyncpg.Connection, run_id: str) -> list[str]:
 
 async def step(conn: asyncpg.Connection, run_id: str, name: str) -> StepRow | None:
     row = await conn.fetchrow(
-        "SELECT name, status, phase, attempt, error, exit_code FROM steps"
-        " WHERE run_id = $1 AND name = $2",
+        "SELECT name, status, phase, attempt, error, exit_code, failed_attempts, lost_attempts"
+        " FROM steps WHERE run_id = $1 AND name = $2",
         run_id,
         name,
     )
-    if row is None:
-        return None
-    return StepRow(
-        row["name"], row["status"], row["phase"], row["attempt"], row["error"], row["exit_code"]
-    )
+    return None if row is None else StepRow(**dict(row))
 
 
 _STEP_COLUMNS = frozenset(
@@ -283,3 +292,140 @@ async def outputs_by_name(
         list(names),
     )
     return {r["name"]: (r["datastore"], r["path"]) for r in rows}
+
+
+async def skip_downstream(conn: asyncpg.Connection, run_id: str, name: str) -> None:
+    """Steps depending (transitively) on ``name`` will never run: mark them Skipped."""
+    await conn.execute(
+        "WITH RECURSIVE down(name) AS ("
+        "  SELECT s.name FROM steps s WHERE s.run_id = $1 AND $2 = ANY(s.upstream)"
+        "  UNION SELECT s.name FROM steps s JOIN down d ON d.name = ANY(s.upstream)"
+        "  WHERE s.run_id = $1)"
+        " UPDATE steps SET status = 'Skipped', phase = 'done', finished_at = now()"
+        " WHERE run_id = $1 AND name IN (SELECT name FROM down) AND phase = 'waiting'",
+        run_id,
+        name,
+    )
+
+
+async def reset_for_retry(conn: asyncpg.Connection, run_id: str, name: str, counter: str) -> None:
+    """Put the step back to waiting, counting the attempt against ``counter``'s budget."""
+    if counter not in ("failed_attempts", "lost_attempts"):
+        raise ValueError(counter)
+    await conn.execute(
+        f"UPDATE steps SET phase = 'waiting', status = 'Queued', {counter} = {counter} + 1,"  # noqa: S608 - checked above
+        " exit_code = NULL, error = NULL WHERE run_id = $1 AND name = $2",
+        run_id,
+        name,
+    )
+
+
+async def cancel_steps(conn: asyncpg.Connection, run_id: str) -> list[tuple[str, int]]:
+    """Cancel every unfinished step and its running attempt; return (step, attempt) pairs."""
+    rows = await conn.fetch(
+        "UPDATE steps SET status = 'Canceled', phase = 'done', finished_at = now()"
+        " WHERE run_id = $1 AND status NOT IN ('Completed', 'Failed', 'Skipped', 'Canceled')"
+        " RETURNING name, attempt",
+        run_id,
+    )
+    await conn.execute(
+        "UPDATE step_attempts SET status = 'canceled', finished_at = now()"
+        " WHERE run_id = $1 AND status = 'running'",
+        run_id,
+    )
+    return sorted((r["name"], r["attempt"]) for r in rows)
+
+
+async def fence_attempt(conn: asyncpg.Connection, run_id: str, step: str, attempt: int) -> bool:
+    """Fence an expired or released attempt; False when that was done already."""
+    done = await conn.fetchval(
+        "UPDATE step_attempts SET status = 'fenced', finished_at = coalesce(finished_at, now())"
+        " WHERE run_id = $1 AND step = $2 AND attempt = $3"
+        " AND (status = 'released' OR (status = 'running' AND lease_until < now()))"
+        " RETURNING true",
+        run_id,
+        step,
+        attempt,
+    )
+    return bool(done)
+
+
+async def expired_leases(conn: asyncpg.Pool | asyncpg.Connection) -> list[asyncpg.Record]:
+    """Current attempts whose runner stopped renewing its lease, or handed the attempt back."""
+    return await conn.fetch(
+        "SELECT a.run_id, a.step, a.attempt, a.status FROM step_attempts a"
+        " JOIN steps s ON s.run_id = a.run_id AND s.name = a.step AND s.attempt = a.attempt"
+        " WHERE ((a.status = 'running' AND a.lease_until < now()) OR a.status = 'released')"
+        " AND s.phase IN ('mounting', 'dispatched', 'running') LIMIT 500"
+    )
+
+
+@dataclass(frozen=True)
+class Stalled:
+    """Something waiting on a command that may have been lost."""
+
+    kind: Literal["run", "snapshot", "environment", "step", "upload"]
+    run_id: str
+    key: str = ""
+    attempt: int = 0
+    outcome: Literal["succeeded", "failed", "timed_out", "error"] = "error"
+    exit_code: int | None = None
+    error: str | None = None
+
+
+async def stalled(conn: Any, older_than: float) -> list[Stalled]:
+    """Runs, prerequisites, steps and uploads showing no progress for ``older_than`` seconds.
+
+    ``nudged_at`` is set as items are returned, so each is re-sent at most once per period.
+    """
+    out: list[Stalled] = []
+    for r in await conn.fetch(
+        "UPDATE runs SET nudged_at = now() WHERE status = 'Queued'"
+        " AND coalesce(nudged_at, created_at) < now() - make_interval(secs => $1)"
+        " RETURNING run_id",
+        older_than,
+    ):
+        out.append(Stalled("run", r["run_id"]))
+    for r in await conn.fetch(
+        "SELECT DISTINCT s.run_id, s.snapshot, s.snapshot_ready, s.environment,"
+        " s.environment_ready FROM steps s JOIN runs r USING (run_id)"
+        " WHERE r.status = 'Running' AND r.started_at < now() - make_interval(secs => $1)"
+        " AND (NOT s.snapshot_ready OR NOT s.environment_ready)",
+        older_than,
+    ):
+        if not r["snapshot_ready"]:
+            out.append(Stalled("snapshot", r["run_id"], r["snapshot"]))
+        if not r["environment_ready"]:
+            out.append(Stalled("environment", r["run_id"], r["environment"]))
+    for r in await conn.fetch(
+        "UPDATE steps s SET nudged_at = now() FROM runs r WHERE r.run_id = s.run_id"
+        " AND r.status = 'Running' AND s.phase IN ('mounting', 'dispatched')"
+        " AND coalesce(s.nudged_at, s.queued_at) < now() - make_interval(secs => $1)"
+        " AND NOT EXISTS (SELECT 1 FROM step_attempts a"
+        "  WHERE a.run_id = s.run_id AND a.step = s.name AND a.attempt = s.attempt)"
+        " RETURNING s.run_id, s.name, s.attempt",
+        older_than,
+    ):
+        out.append(Stalled("step", r["run_id"], r["name"], r["attempt"]))
+    for r in await conn.fetch(
+        "UPDATE step_attempts a SET nudged_at = now() FROM steps s"
+        " WHERE s.run_id = a.run_id AND s.name = a.step AND s.attempt = a.attempt"
+        " AND a.status = 'finished'"
+        " AND coalesce(a.nudged_at, a.finished_at) < now() - make_interval(secs => $1)"
+        " AND s.phase IN ('mounting', 'dispatched', 'running', 'uploading')"
+        " RETURNING a.run_id, a.step, a.attempt, a.outcome, a.exit_code, a.error",
+        older_than,
+    ):
+        out.append(
+            Stalled(
+                "upload",
+                r["run_id"],
+                r["step"],
+                r["attempt"],
+                r["outcome"],
+                r["exit_code"],
+                r["error"],
+            )
+        )
+    # A snapshot or environment shared by many steps is asked for once per run.
+    return list(dict.fromkeys(out))

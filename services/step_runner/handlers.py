@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
+import asyncpg
 import structlog
 
 from contracts import events as ev
@@ -109,20 +110,84 @@ class StepRunnerHandlers:
             raise StepStartError(f"script {event.script_name!r} is not in the snapshot")
         return build_argv(sys.executable, script, event, adir)
 
+    async def _supervise(
+        self, event: ev.StepDispatched, proc: asyncio.subprocess.Process
+    ) -> tuple[str, int | None, str | None]:
+        """Wait for the process while renewing the lease; kill its group on timeout, fence or
+        cancel. Returns (outcome, exit code, error)."""
+        s = self.settings
+        deadline = time.monotonic() + event.timeout_seconds
+        wait = asyncio.ensure_future(proc.wait())
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                done, _ = await asyncio.wait({wait}, timeout=min(s.heartbeat_seconds, remaining))
+                if done:
+                    code = wait.result()
+                    if code == 0:
+                        return "succeeded", 0, None
+                    tail = _tail(
+                        AttemptDir.of(s.scratch, event.run_id, event.step, event.attempt).stderr,
+                        s.stderr_tail_bytes,
+                    )
+                    return (
+                        "failed",
+                        code,
+                        f"exit code {code}" + (f"; stderr: {tail}" if tail else ""),
+                    )
+                if remaining <= 0:
+                    _kill_group(proc.pid)
+                    await wait
+                    return "timed_out", None, f"timed out after {event.timeout_seconds} s"
+                try:
+                    status = await store.heartbeat(
+                        self.delivery.pool,
+                        event.run_id,
+                        event.step,
+                        event.attempt,
+                        s.lease_seconds,
+                        proc.pid,
+                    )
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    _log.warning("step_runner.heartbeat_failed", error=str(exc))
+                    continue
+                if status != "running":
+                    _kill_group(proc.pid)
+                    await wait
+                    return status, None, f"attempt {status} while running; process killed"
+        except asyncio.CancelledError:
+            # The runner is stopping past its grace period: kill the step, hand it back.
+            _kill_group(proc.pid)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(
+                    store.release(
+                        self.delivery.pool,
+                        event.run_id,
+                        event.step,
+                        event.attempt,
+                        "runner stopped",
+                    )
+                )
+            raise
+
     async def on_step_dispatched(self, event: ev.StepDispatched, decoded: DecodedEvent) -> None:
         s = self.settings
         if not await store.claim(
-            self.delivery.pool, event.run_id, event.step, event.attempt, s.runner_id
+            self.delivery.pool,
+            event.run_id,
+            event.step,
+            event.attempt,
+            s.runner_id,
+            s.lease_seconds,
         ):
-            _log.info("step_runner.already_claimed")
+            _log.info("step_runner.not_claimed")
             return
         adir = AttemptDir.of(s.scratch, event.run_id, event.step, event.attempt)
         adir.root.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        pid: int | None = None
         exit_code: int | None = None
         error: str | None = None
-        outcome: Literal["succeeded", "failed", "timed_out", "error"] = "error"
+        outcome = "error"
         try:
             argv = await self._prepare(event, adir)
             with adir.stdout.open("wb") as out, adir.stderr.open("wb") as err:
@@ -134,7 +199,6 @@ class StepRunnerHandlers:
                     env=step_environment(event, adir),
                     start_new_session=True,
                 )
-            self.current, pid = proc, proc.pid
             async with self.delivery.transaction(None) as tx:
                 tx.emit(
                     ev.StepAttemptStarted(
@@ -145,34 +209,29 @@ class StepRunnerHandlers:
                         pid=proc.pid,
                     )
                 )
-            try:
-                exit_code = await asyncio.wait_for(proc.wait(), timeout=event.timeout_seconds)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                await proc.wait()
-                outcome, error = "timed_out", f"timed out after {event.timeout_seconds} s"
-            else:
-                outcome = "succeeded" if exit_code == 0 else "failed"
-                if exit_code != 0:
-                    tail = _tail(adir.stderr, s.stderr_tail_bytes)
-                    error = f"exit code {exit_code}" + (f"; stderr: {tail}" if tail else "")
+            outcome, exit_code, error = await self._supervise(event, proc)
         except (PermanentError, OSError) as exc:
             error = f"could not start the step: {exc}"
             adir.stderr.write_text(error + "\n")
-        finally:
-            self.current = None
+        if outcome in ("fenced", "canceled"):
+            _log.info("step_runner.stopped_by_scheduler", status=outcome)
+            return
+        result: Literal["succeeded", "failed", "timed_out", "error"] = (
+            outcome if outcome in ("succeeded", "failed", "timed_out") else "error"  # type: ignore[assignment]
+        )
         async with self.delivery.transaction(decoded) as tx:
-            await store.finish(
-                tx.conn, event.run_id, event.step, event.attempt, outcome, exit_code, pid
-            )
+            if not await store.finish(
+                tx.conn, event.run_id, event.step, event.attempt, result, exit_code, error
+            ):
+                _log.info("step_runner.result_fenced")
+                return
             tx.emit(
                 ev.StepAttemptFinished(
                     run_id=event.run_id,
                     step=event.step,
                     attempt=event.attempt,
                     runner_id=s.runner_id,
-                    outcome=outcome,
+                    outcome=result,
                     exit_code=exit_code,
                     duration_ms=int((time.monotonic() - started) * 1000),
                     error=error,
@@ -181,10 +240,16 @@ class StepRunnerHandlers:
                     run_id=event.run_id,
                     step=event.step,
                     attempt=event.attempt,
-                    outputs=event.outputs if outcome == "succeeded" else [],
-                    outcome=outcome,
+                    outputs=event.outputs if result == "succeeded" else [],
+                    outcome=result,
                     exit_code=exit_code,
                     error=error,
                 ),
             )
-        _log.info("step_runner.finished", outcome=outcome, exit_code=exit_code)
+        _log.info("step_runner.finished", outcome=result, exit_code=exit_code)
+
+
+def _kill_group(pid: int) -> None:
+    """Kill the step's whole process group (its children too)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)

@@ -23,3 +23,7 @@ class StepRunnerSettings(RuntimeSettings):
     runner_id: str = Field(default_factory=_default_runner_id)
     #: bytes of stderr quoted in a failed step's reason
     stderr_tail_bytes: int = 2000
+    #: how long a claim stays valid without a heartbeat; the scheduler re-dispatches after it
+    lease_seconds: float = Field(default=15.0, gt=0)
+    #: how often the lease is renewed (and cancellation noticed)
+    heartbeat_seconds: float = Field(default=1.0, gt=0)

@@ -1,27 +1,52 @@
-"""The runner's SQL: claims on step attempts, taken before a process starts."""
+"""The runner's SQL: claims on step attempts and the lease that keeps them.
+
+A claim is taken before a process starts and carries a lease; the runner renews it by
+heartbeat. When the scheduler fences the attempt (lease expired) or the run is canceled, the
+next heartbeat finds the row no longer ``running`` and the runner kills the process.
+"""
 
 from __future__ import annotations
 
 import asyncpg
 
-__all__ = ["claim", "finish"]
+__all__ = ["claim", "finish", "heartbeat", "release"]
 
 
-async def claim(pool: asyncpg.Pool, run_id: str, step: str, attempt: int, runner_id: str) -> bool:
+async def claim(
+    pool: asyncpg.Pool, run_id: str, step: str, attempt: int, runner_id: str, lease: float
+) -> bool:
     """Claim the attempt; False when another runner (or an earlier delivery) has it, or when
     the scheduler has moved on (a newer attempt, or the step is no longer waiting to run)."""
     got = await pool.fetchval(
-        "INSERT INTO step_attempts (run_id, step, attempt, runner_id, status)"
-        " SELECT $1, $2, $3, $4, 'running' WHERE EXISTS (SELECT 1 FROM steps"
-        "  WHERE run_id = $1 AND name = $2 AND attempt = $3"
+        "INSERT INTO step_attempts (run_id, step, attempt, runner_id, status, lease_until)"
+        " SELECT $1, $2, $3, $4, 'running', now() + make_interval(secs => $5)"
+        " WHERE EXISTS (SELECT 1 FROM steps WHERE run_id = $1 AND name = $2 AND attempt = $3"
         "  AND phase IN ('mounting', 'dispatched'))"
         " ON CONFLICT DO NOTHING RETURNING true",
         run_id,
         step,
         attempt,
         runner_id,
+        lease,
     )
     return bool(got)
+
+
+async def heartbeat(
+    pool: asyncpg.Pool, run_id: str, step: str, attempt: int, lease: float, pid: int
+) -> str:
+    """Extend the lease; return the attempt's status (anything but ``running`` means stop)."""
+    status = await pool.fetchval(
+        "UPDATE step_attempts SET lease_until = CASE WHEN status = 'running'"
+        " THEN now() + make_interval(secs => $4) ELSE lease_until END, pid = $5"
+        " WHERE run_id = $1 AND step = $2 AND attempt = $3 RETURNING status",
+        run_id,
+        step,
+        attempt,
+        lease,
+        pid,
+    )
+    return str(status)
 
 
 async def finish(
@@ -31,15 +56,31 @@ async def finish(
     attempt: int,
     outcome: str,
     exit_code: int | None,
-    pid: int | None,
-) -> None:
-    await conn.execute(
-        "UPDATE step_attempts SET status = 'finished', outcome = $4, exit_code = $5, pid = $6,"
-        " finished_at = now() WHERE run_id = $1 AND step = $2 AND attempt = $3",
+    error: str | None,
+) -> bool:
+    """Record the end of the attempt; False when it was fenced or canceled meanwhile."""
+    done = await conn.fetchval(
+        "UPDATE step_attempts SET status = 'finished', outcome = $4, exit_code = $5,"
+        " error = $6, finished_at = now()"
+        " WHERE run_id = $1 AND step = $2 AND attempt = $3 AND status = 'running'"
+        " RETURNING true",
         run_id,
         step,
         attempt,
         outcome,
         exit_code,
-        pid,
+        error,
+    )
+    return bool(done)
+
+
+async def release(pool: asyncpg.Pool, run_id: str, step: str, attempt: int, why: str) -> None:
+    """Hand the attempt back (runner shutting down): the scheduler re-dispatches it at once."""
+    await pool.execute(
+        "UPDATE step_attempts SET status = 'released', error = $4, finished_at = now()"
+        " WHERE run_id = $1 AND step = $2 AND attempt = $3 AND status = 'running'",
+        run_id,
+        step,
+        attempt,
+        why,
     )

@@ -52,8 +52,9 @@ class Stack:
             r = await self.client.put(f"/api/v1/blobs/{digest}", content=data)
             assert r.status_code == 201, r.text
         manifest = SnapshotManifest(files=entries)
-        r = await self.client.put(f"/api/v1/blobs/{manifest.digest}",
-                                  content=manifest.canonical_bytes())
+        r = await self.client.put(
+            f"/api/v1/blobs/{manifest.digest}", content=manifest.canonical_bytes()
+        )
         assert r.status_code == 201, r.text
         return manifest.digest
 
@@ -76,7 +77,9 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def running_stack(runtime_settings: RuntimeSettings, runners: int = 1) -> AsyncIterator[Stack]:
+async def running_stack(
+    runtime_settings: RuntimeSettings, runners: int = 1
+) -> AsyncIterator[Stack]:
     """Every service in this process against the settings' broker and database."""
     base = runtime_settings.model_dump()
     await bootstrap_workspace(runtime_settings)
@@ -85,8 +88,10 @@ async def running_stack(runtime_settings: RuntimeSettings, runners: int = 1) -> 
         SnapshotterService(SnapshotterSettings(**base)),
         ImageBuilderService(ImageBuilderSettings(**base)),
         DataMounterService(DataMounterSettings(**base)),
-        *(StepRunnerService(StepRunnerSettings(**base, runner_id=f"runner-{i}"))
-          for i in range(runners)),
+        *(
+            StepRunnerService(StepRunnerSettings(**base, runner_id=f"runner-{i}"))
+            for i in range(runners)
+        ),
         ArtifactUploaderService(ArtifactUploaderSettings(**base)),
     ]
     api = ApiService(ApiSettings(**base))

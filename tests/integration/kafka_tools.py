@@ -7,14 +7,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 __all__ = ["produce_raw", "read_all"]
 
 
-async def read_all(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+async def read_all(
+    bootstrap: str, topic: str
+) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
     """Every record currently in ``topic``: (key, value, headers)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic)
         if partitions is None:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
+            await consumer._client.force_metadata_update()
             partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         if not tps:

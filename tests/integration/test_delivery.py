@@ -33,8 +33,9 @@ async def delivery(runtime_settings: RuntimeSettings) -> AsyncIterator[Delivery]
 
 
 def _incoming(event_id: str) -> DecodedEvent:
-    return DecodedEvent(id=event_id, source="/t",
-                        event=ev.SnapshotRequested(run_id="r1", digest="d"))
+    return DecodedEvent(
+        id=event_id, source="/t", event=ev.SnapshotRequested(run_id="r1", digest="d")
+    )
 
 
 def _ready() -> ev.SnapshotReady:
@@ -65,8 +66,7 @@ async def test_redelivered_event_has_no_second_effect(delivery: Delivery) -> Non
         async with delivery.transaction(_incoming("e2")) as tx:
             tx.emit(_ready())
     assert await delivery.seen(_incoming("e2"))
-    assert await delivery.pool.fetchval(
-        "SELECT count(*) FROM inbox WHERE event_id = 'e2'") == 1
+    assert await delivery.pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = 'e2'") == 1
 
 
 async def test_rolled_back_handler_emits_nothing_and_can_be_retried(delivery: Delivery) -> None:
@@ -100,8 +100,9 @@ async def test_outbox_keeps_cloudevent_headers_through_the_table(
     async with delivery.pool.acquire() as conn, conn.transaction():
         await delivery.outbox.stage(conn, [_ready()])
     await delivery.outbox.relay_once(min_age_seconds=0)
-    records = await read_all(runtime_settings.kafka_bootstrap,
-                             Topics(runtime_settings.topic_prefix).results)
+    records = await read_all(
+        runtime_settings.kafka_bootstrap, Topics(runtime_settings.topic_prefix).results
+    )
     headers = records[0][2]
     assert set(dict(msg.headers)) <= set(headers)
     assert headers["ce_source"] == b"/test"

@@ -40,18 +40,30 @@ def lit(v: str) -> dict[str, str]:
 
 
 def chain(snapshot: str, n: int) -> dict[str, Any]:
-    steps: list[dict[str, Any]] = [{
-        "name": "s0", "script_name": "write.py", "snapshot": snapshot,
-        "arguments": [lit("x"), {"kind": "output", "name": "d0"}], "outputs": [{"name": "d0"}],
-    }]
+    steps: list[dict[str, Any]] = [
+        {
+            "name": "s0",
+            "script_name": "write.py",
+            "snapshot": snapshot,
+            "arguments": [lit("x"), {"kind": "output", "name": "d0"}],
+            "outputs": [{"name": "d0"}],
+        }
+    ]
     for i in range(1, n):
-        steps.append({
-            "name": f"s{i}", "script_name": "append.py", "snapshot": snapshot,
-            "arguments": [{"kind": "input", "name": f"d{i-1}"},
-                          {"kind": "output", "name": f"d{i}"}, lit(str(i))],
-            "inputs": [{"kind": "pipeline_data", "name": f"d{i-1}"}],
-            "outputs": [{"name": f"d{i}"}],
-        })
+        steps.append(
+            {
+                "name": f"s{i}",
+                "script_name": "append.py",
+                "snapshot": snapshot,
+                "arguments": [
+                    {"kind": "input", "name": f"d{i - 1}"},
+                    {"kind": "output", "name": f"d{i}"},
+                    lit(str(i)),
+                ],
+                "inputs": [{"kind": "pipeline_data", "name": f"d{i - 1}"}],
+                "outputs": [{"name": f"d{i}"}],
+            }
+        )
     return {"steps": steps}
 
 
@@ -83,14 +95,17 @@ async def test_public_events_tell_the_run_in_order(stack: Stack) -> None:
 
     async def types() -> list[str]:
         records = await read_all(stack.settings.kafka_bootstrap, topic)
-        return [decode(k, v, list(h.items())).event.type for k, v, h in records
-                if k == rid.encode()]
+        return [
+            decode(k, v, list(h.items())).event.type for k, v, h in records if k == rid.encode()
+        ]
 
     await eventually(lambda: _ends_with_run_completed(types))
     assert await types() == [
         "headrace.run.started.v1",
-        "headrace.step.started.v1", "headrace.step.completed.v1",
-        "headrace.step.started.v1", "headrace.step.completed.v1",
+        "headrace.step.started.v1",
+        "headrace.step.completed.v1",
+        "headrace.step.started.v1",
+        "headrace.step.completed.v1",
         "headrace.run.completed.v1",
     ]
 
@@ -115,17 +130,31 @@ async def test_failing_step_fails_run_keeps_stderr_and_skips_downstream(stack: S
 
 async def test_datastore_input_mount_and_download(stack: Stack) -> None:
     """A DataReference is linked in mount mode and copied in download mode; both read the data."""
-    r = await stack.client.put("/api/v1/datastores/workspaceblobstore/objects/data/in.txt",
-                               content=b"hello")
+    r = await stack.client.put(
+        "/api/v1/datastores/workspaceblobstore/objects/data/in.txt", content=b"hello"
+    )
     assert r.status_code == 201
-    reader = "import sys, pathlib, os\np = pathlib.Path(sys.argv[1])\n" \
-             "print(p.read_text(), 'link' if os.path.islink(p) else 'copy')\n"
+    reader = (
+        "import sys, pathlib, os\np = pathlib.Path(sys.argv[1])\n"
+        "print(p.read_text(), 'link' if os.path.islink(p) else 'copy')\n"
+    )
     snap = await stack.upload_snapshot({"read.py": reader})
     steps = [
-        {"name": f"read_{mode}", "script_name": "read.py", "snapshot": snap,
-         "arguments": [{"kind": "input", "name": "raw"}],
-         "inputs": [{"kind": "datastore", "name": "raw", "datastore": "workspaceblobstore",
-                     "path_on_datastore": "data/in.txt", "mode": mode}]}
+        {
+            "name": f"read_{mode}",
+            "script_name": "read.py",
+            "snapshot": snap,
+            "arguments": [{"kind": "input", "name": "raw"}],
+            "inputs": [
+                {
+                    "kind": "datastore",
+                    "name": "raw",
+                    "datastore": "workspaceblobstore",
+                    "path_on_datastore": "data/in.txt",
+                    "mode": mode,
+                }
+            ],
+        }
         for mode in ("mount", "download")
     ]
     rid = (await stack.submit({"steps": steps})).json()["run_id"]
@@ -138,9 +167,21 @@ async def test_datastore_input_mount_and_download(stack: Stack) -> None:
 async def test_missing_datastore_path_fails_only_that_step(stack: Stack) -> None:
     """A DataReference to nothing fails its step with the datastore and path named."""
     snap = await stack.upload_snapshot({"read.py": "print('never')"})
-    steps = [{"name": "read", "script_name": "read.py", "snapshot": snap,
-              "inputs": [{"kind": "datastore", "name": "raw", "datastore": "workspaceblobstore",
-                          "path_on_datastore": "nowhere/x.csv"}]}]
+    steps = [
+        {
+            "name": "read",
+            "script_name": "read.py",
+            "snapshot": snap,
+            "inputs": [
+                {
+                    "kind": "datastore",
+                    "name": "raw",
+                    "datastore": "workspaceblobstore",
+                    "path_on_datastore": "nowhere/x.csv",
+                }
+            ],
+        }
+    ]
     run = await stack.wait_run((await stack.submit({"steps": steps})).json()["run_id"])
     assert run["status"] == "Failed"
     assert "nowhere/x.csv" in run["steps"][0]["error"]
@@ -152,9 +193,14 @@ async def test_bad_pipelines_rejected_at_submit_leave_no_run(stack: Stack) -> No
     snap = await stack.upload_snapshot({"a.py": "", "b.py": ""})
 
     def st(name: str, ins: list[str], outs: list[str], **kw: Any) -> dict[str, Any]:
-        return {"name": name, "script_name": kw.pop("script", "a.py"), "snapshot": snap,
-                "inputs": [{"kind": "pipeline_data", "name": i} for i in ins],
-                "outputs": [{"name": o} for o in outs], **kw}
+        return {
+            "name": name,
+            "script_name": kw.pop("script", "a.py"),
+            "snapshot": snap,
+            "inputs": [{"kind": "pipeline_data", "name": i} for i in ins],
+            "outputs": [{"name": o} for o in outs],
+            **kw,
+        }
 
     cases = {
         "cycle": [st("a", ["y"], ["x"]), st("b", ["x"], ["y"])],
@@ -168,8 +214,9 @@ async def test_bad_pipelines_rejected_at_submit_leave_no_run(stack: Stack) -> No
         assert r.status_code == 422, (expected, r.text)
         problems = r.json()["detail"]["problems"]
         assert any(expected in p and "'a'" in p for p in problems), (expected, problems)
-    r = await stack.client.post("/api/v1/runs", content=b"{not json",
-                                headers={"content-type": "application/json"})
+    r = await stack.client.post(
+        "/api/v1/runs", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422
     conn = await asyncpg.connect(stack.settings.database_url)
     try:
@@ -184,12 +231,24 @@ async def test_malformed_events_are_dead_lettered_and_consumer_goes_on(stack: St
     topics = Topics(stack.settings.topic_prefix)
     boot = stack.settings.kafka_bootstrap
     await produce_raw(boot, topics.run_requests, b"\x00garbage", [])
-    await produce_raw(boot, topics.run_requests, b"{}",
-                      [("ce_id", b"1"), ("ce_type", b"headrace.run.requested.v7")])
-    await produce_raw(boot, topics.results, b'{"run_id": "x"}',
-                      [("ce_id", b"2"), ("ce_type", b"headrace.snapshot.ready.v1"),
-                       ("ce_specversion", b"1.0"), ("ce_source", b"/t"),
-                       ("content-type", b"application/json")])
+    await produce_raw(
+        boot,
+        topics.run_requests,
+        b"{}",
+        [("ce_id", b"1"), ("ce_type", b"headrace.run.requested.v7")],
+    )
+    await produce_raw(
+        boot,
+        topics.results,
+        b'{"run_id": "x"}',
+        [
+            ("ce_id", b"2"),
+            ("ce_type", b"headrace.snapshot.ready.v1"),
+            ("ce_specversion", b"1.0"),
+            ("ce_source", b"/t"),
+            ("content-type", b"application/json"),
+        ],
+    )
 
     async def dead() -> list[dict[str, bytes]]:
         return [h for _, _, h in await read_all(boot, topics.deadletter)]

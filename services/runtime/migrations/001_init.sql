@@ -62,7 +62,8 @@ CREATE TABLE runs (
     error               text,
     created_at          timestamptz NOT NULL DEFAULT now(),
     started_at          timestamptz,
-    finished_at         timestamptz
+    finished_at         timestamptz,
+    nudged_at           timestamptz  -- last time the watchdog re-sent its request
 );
 CREATE INDEX runs_experiment ON runs (experiment, created_at DESC);
 CREATE INDEX runs_active ON runs (status) WHERE status IN ('Queued', 'Running');
@@ -81,11 +82,14 @@ CREATE TABLE steps (
     snapshot_ready    boolean     NOT NULL DEFAULT false,
     environment_ready boolean     NOT NULL DEFAULT false,
     runner_id         text,
+    failed_attempts   integer     NOT NULL DEFAULT 0,
+    lost_attempts     integer     NOT NULL DEFAULT 0,
     exit_code         integer,
     error             text,
     queued_at         timestamptz,
     started_at        timestamptz,
     finished_at       timestamptz,
+    nudged_at         timestamptz,
     PRIMARY KEY (run_id, name)
 );
 CREATE INDEX steps_waiting_snapshot ON steps (snapshot) WHERE NOT snapshot_ready;
@@ -96,14 +100,22 @@ CREATE TABLE step_attempts (
     step        text        NOT NULL,
     attempt     integer     NOT NULL,
     runner_id   text        NOT NULL,
-    status      text        NOT NULL CHECK (status IN ('running', 'finished')),
+    -- running: the runner holds the lease; finished: the script ended; fenced: the lease
+    -- expired and the scheduler gave the step to a new attempt; canceled: the run was canceled;
+    -- released: the runner shut down and handed the attempt back
+    status      text        NOT NULL
+                CHECK (status IN ('running', 'finished', 'fenced', 'canceled', 'released')),
     pid         integer,
     outcome     text,
     exit_code   integer,
+    error       text,
+    lease_until timestamptz NOT NULL,
     claimed_at  timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz,
+    nudged_at   timestamptz,
     PRIMARY KEY (run_id, step, attempt)
 );
+CREATE INDEX step_attempts_leases ON step_attempts (lease_until) WHERE status = 'running';
 
 CREATE TABLE step_outputs (
     run_id     text    NOT NULL,
