@@ -51,6 +51,11 @@ class AttemptDir:
         return self.root / "metrics.jsonl"
 
     @property
+    def lease(self) -> Path:
+        """Until when the runner's lease holds (a Unix time), renewed at each heartbeat."""
+        return self.root / "lease"
+
+    @property
     def mount_log(self) -> Path:
         """Notes from the data mounter (for example a fallback from mount to copy)."""
         return self.root / "mount.log"

@@ -43,7 +43,7 @@ _PRIVATE_PREFIXES = ("HEADRACE_DATABASE", "HEADRACE_KAFKA")
 def build_argv(python: str, script: Path, event: ev.StepDispatched, adir: AttemptDir) -> list[str]:
     """The step's command line: interpreter, script, arguments with paths substituted."""
     inputs = {i.name: i.local_path for i in event.inputs}
-    argv = [python, str(script)]
+    argv = [python, "-m", "services.step_runner.boot", str(adir.lease), str(script)]
     for arg in event.arguments:
         kind, value = arg.get("kind"), arg.get("value") or arg.get("name", "")
         if kind == "literal":
@@ -151,7 +151,12 @@ class StepRunnerHandlers:
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     _log.warning("step_runner.heartbeat_failed", error=str(exc))
                     continue
-                if status != "running":
+                if status == "running":
+                    _write_lease(
+                        AttemptDir.of(s.scratch, event.run_id, event.step, event.attempt),
+                        s.lease_seconds,
+                    )
+                else:
                     _kill_group(proc.pid)
                     await wait
                     return status, None, f"attempt {status} while running; process killed"
@@ -184,6 +189,7 @@ class StepRunnerHandlers:
             return
         adir = AttemptDir.of(s.scratch, event.run_id, event.step, event.attempt)
         adir.root.mkdir(parents=True, exist_ok=True)
+        _write_lease(adir, s.lease_seconds)
         started = time.monotonic()
         exit_code: int | None = None
         error: str | None = None
@@ -247,6 +253,13 @@ class StepRunnerHandlers:
                 ),
             )
         _log.info("step_runner.finished", outcome=result, exit_code=exit_code)
+
+
+def _write_lease(adir: AttemptDir, seconds: float) -> None:
+    """Tell the step process until when its lease holds (see ``boot``)."""
+    tmp = adir.lease.with_suffix(".tmp")
+    tmp.write_text(f"{time.time() + seconds:.3f}")
+    tmp.replace(adir.lease)
 
 
 def _kill_group(pid: int) -> None:

@@ -121,7 +121,8 @@ async def test_failing_step_fails_run_keeps_stderr_and_skips_downstream(stack: S
     rid = (await stack.submit(chain(snap, 3))).json()["run_id"]
     run = await stack.wait_run(rid)
     assert run["status"] == "Failed"
-    assert "exit code 4" in run["error"] and "s0" in run["error"]
+    assert "exit code 4" in run["error"]
+    assert "s0" in run["error"]
     assert [s["status"] for s in run["steps"]] == ["Failed", "Skipped", "Skipped"]
     assert run["steps"][0]["exit_code"] == 4
     stderr = await stack.client.get(f"/api/v1/runs/{rid}/steps/s0/logs/stderr")

@@ -141,7 +141,8 @@ async def test_cancel_kills_running_step_and_skips_the_rest(stack: Stack, tmp_pa
     assert [s["status"] for s in run["steps"]] == ["Canceled", "Canceled"]
     assert not (tmp_path / "never").exists()
     again = await stack.client.post(f"/api/v1/runs/{rid}/cancel")
-    assert again.status_code == 409 and "already Canceled" in again.json()["detail"]
+    assert again.status_code == 409
+    assert "already Canceled" in again.json()["detail"]
     unknown = await stack.client.post("/api/v1/runs/nope/cancel")
     assert unknown.status_code == 404
 
