@@ -40,23 +40,32 @@ def test_envelope_round_trip_keeps_ids_key_and_headers() -> None:
         ([], b"{}", "not a CloudEvent"),
         ([("ce_id", b"1"), ("ce_type", b"nope.v9")], b"{}", "unknown event type"),
         (
-            [("ce_id", b"1"), ("ce_type", b"headrace.snapshot.requested.v1"),
-             ("ce_specversion", b"1.0"), ("ce_source", b"/x"),
-             ("content-type", b"application/json")],
+            [
+                ("ce_id", b"1"),
+                ("ce_type", b"headrace.snapshot.requested.v1"),
+                ("ce_specversion", b"1.0"),
+                ("ce_source", b"/x"),
+                ("content-type", b"application/json"),
+            ],
             b"{broken",
             "snapshot.requested",
         ),
         (
-            [("ce_id", b"1"), ("ce_type", b"headrace.snapshot.requested.v1"),
-             ("ce_specversion", b"1.0"), ("ce_source", b"/x"),
-             ("content-type", b"application/json")],
+            [
+                ("ce_id", b"1"),
+                ("ce_type", b"headrace.snapshot.requested.v1"),
+                ("ce_specversion", b"1.0"),
+                ("ce_source", b"/x"),
+                ("content-type", b"application/json"),
+            ],
             b'{"run_id": "r"}',
             "does not match the schema",
         ),
     ],
 )
-def test_decode_rejects_with_reason(headers: list[tuple[str, bytes]], value: bytes,
-                                    reason: str) -> None:
+def test_decode_rejects_with_reason(
+    headers: list[tuple[str, bytes]], value: bytes, reason: str
+) -> None:
     """Malformed, unknown or schema-violating records raise EnvelopeError naming the problem."""
     with pytest.raises(EnvelopeError) as info:
         decode(b"k", value, headers)
@@ -72,9 +81,19 @@ def test_run_id_must_be_path_safe() -> None:
 def test_dispatch_is_keyed_by_step_and_routed_to_its_target() -> None:
     """Dispatches spread over partitions by step and go to their compute target's topic."""
     topics = Topics("p.")
-    d = ev.StepDispatched(run_id="r", step="s", attempt=1, compute_target="gpu",
-                          script_name="a.py", snapshot="x", environment="default",
-                          arguments=[], inputs=[], outputs=[], timeout_seconds=5)
+    d = ev.StepDispatched(
+        run_id="r",
+        step="s",
+        attempt=1,
+        compute_target="gpu",
+        script_name="a.py",
+        snapshot="x",
+        environment="default",
+        arguments=[],
+        inputs=[],
+        outputs=[],
+        timeout_seconds=5,
+    )
     assert d.key == "r/s"
     assert topics.for_event(d) == "p.steps.gpu"
     assert topics.for_event(ev.RunCompleted(run_id="r", experiment="e")) == "p.events"

@@ -23,7 +23,9 @@ from contracts.spec import (
 SNAP = "sha256:" + "0" * 64
 
 
-def step(name: str, ins: tuple[str, ...] = (), outs: tuple[str, ...] = (), **kw: object) -> StepSpec:
+def step(
+    name: str, ins: tuple[str, ...] = (), outs: tuple[str, ...] = (), **kw: object
+) -> StepSpec:
     return StepSpec(
         name=name,
         script_name=f"{name}.py",
@@ -42,15 +44,22 @@ def problems_of(spec: PipelineSpec, **kw: object) -> list[str]:
 
 def test_valid_chain_passes_and_dependencies_follow_pipeline_data() -> None:
     """Producers of a consumed PipelineData become the consumer's upstream steps."""
-    spec = PipelineSpec(steps=[step("b", ins=("x",), outs=("y",)), step("a", outs=("x",)),
-                               step("c", ins=("x", "y"))])
+    spec = PipelineSpec(
+        steps=[
+            step("b", ins=("x",), outs=("y",)),
+            step("a", outs=("x",)),
+            step("c", ins=("x", "y")),
+        ]
+    )
     validate_pipeline(spec, compute_targets=["local"])
     assert step_dependencies(spec) == {"a": set(), "b": {"a"}, "c": {"a", "b"}}
 
 
 def test_cycle_is_named() -> None:
     """A cycle is reported with the steps forming it."""
-    spec = PipelineSpec(steps=[step("a", ins=("y",), outs=("x",)), step("b", ins=("x",), outs=("y",))])
+    spec = PipelineSpec(
+        steps=[step("a", ins=("y",), outs=("x",)), step("b", ins=("x",), outs=("y",))]
+    )
     assert any("cycle" in p and "a" in p and "b" in p for p in problems_of(spec))
 
 
@@ -75,9 +84,19 @@ def test_unknown_compute_target_lists_known_ones() -> None:
 
 def test_arguments_must_name_declared_inputs_outputs_parameters() -> None:
     """Arguments referring to undeclared inputs, outputs or parameters are rejected."""
-    spec = PipelineSpec(steps=[step("a", arguments=[
-        InputArg(name="i"), OutputArg(name="o"), ParameterArg(name="p"), LiteralArg(value="ok")
-    ])])
+    spec = PipelineSpec(
+        steps=[
+            step(
+                "a",
+                arguments=[
+                    InputArg(name="i"),
+                    OutputArg(name="o"),
+                    ParameterArg(name="p"),
+                    LiteralArg(value="ok"),
+                ],
+            )
+        ]
+    )
     assert len(problems_of(spec)) == 3
 
 
@@ -88,8 +107,10 @@ def test_duplicate_step_names_are_rejected() -> None:
 
 def test_parameters_resolve_with_type_checks() -> None:
     """Assignments override defaults; unknown names and wrong types are errors."""
-    spec = PipelineSpec(steps=[step("a")], parameters=[ParameterSpec(name="n", default=10),
-                                                       ParameterSpec(name="r", default=0.5)])
+    spec = PipelineSpec(
+        steps=[step("a")],
+        parameters=[ParameterSpec(name="n", default=10), ParameterSpec(name="r", default=0.5)],
+    )
     assert resolve_parameters(spec, {"n": 20, "r": 1}) == {"n": 20, "r": 1}
     with pytest.raises(PipelineSpecError) as info:
         resolve_parameters(spec, {"n": "20", "zz": 1, "r": True})

@@ -1,0 +1,228 @@
+"""The ``headrace`` command line: the embedded stack, single services, runs.
+
+``app`` is a module-level typer application so that other modules add their sub-commands.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from headrace.stack.layout import Layout, home_dir
+from headrace.stack.process import log_tail
+from headrace.stack.supervisor import SERVICES, StackOptions, run_foreground
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="headrace: ML pipelines on Kafka and PostgreSQL.", no_args_is_help=True)
+runs_app = typer.Typer(help="Inspect and cancel runs.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+console = Console()
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+def _running(layout: Layout) -> dict[str, Any] | None:
+    state = layout.read_state()
+    if state and _alive(state.get("supervisor_pid")):
+        return state
+    return None
+
+
+@app.command()
+def up(
+    runners: Annotated[int, typer.Option(min=0, help="local step runner processes")] = 2,
+    foreground: Annotated[bool, typer.Option(help="run the supervisor in this terminal")] = False,
+    api_port: Annotated[int | None, typer.Option()] = None,
+    broker_port: Annotated[int | None, typer.Option()] = None,
+    pg_port: Annotated[int | None, typer.Option()] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the stack")] = 180.0,
+) -> None:
+    """Start the embedded stack (broker, PostgreSQL, every service, the API)."""
+    layout = Layout(home_dir())
+    if (state := _running(layout)) is not None:
+        console.print(f"headrace is already running in {layout.home} (API {state['api_url']})")
+        return
+    options = StackOptions(
+        runners=runners, api_port=api_port, broker_port=broker_port, pg_port=pg_port
+    )
+    try:
+        layout.home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot create {layout.home}: {exc}; set HEADRACE_HOME") from exc
+    if foreground:
+        raise typer.Exit(run_foreground(layout.home, options))
+    argv = [sys.executable, "-m", "headrace", "up", "--foreground", "--runners", str(runners)]
+    for flag, value in (
+        ("--api-port", api_port),
+        ("--broker-port", broker_port),
+        ("--pg-port", pg_port),
+    ):
+        if value:
+            argv += [flag, str(value)]
+    log = layout.log("supervisor")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    layout.state_file.unlink(missing_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    with console.status("starting headrace...") as status:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                console.print(f"[red]headrace failed to start[/red]; {log}:\n{log_tail(log, 30)}")
+                raise typer.Exit(1)
+            state = layout.read_state()
+            if state:
+                names = [c["name"] for c in state.get("components", []) if c.get("pid")]
+                status.update(f"starting headrace... up: {', '.join(names) or 'nothing yet'}")
+                if state.get("ready"):
+                    break
+            time.sleep(0.1)
+        else:
+            console.print(f"[red]headrace did not become ready in {timeout} s[/red]; see {log}")
+            raise typer.Exit(1)
+    console.print(
+        f"headrace is up: API {state['api_url']}, {runners} runner(s), state in {layout.home}"
+    )
+
+
+@app.command()
+def down(timeout: Annotated[float, typer.Option()] = 60.0) -> None:
+    """Stop the embedded stack; runs stay in PostgreSQL for the next `up`."""
+    layout = Layout(home_dir())
+    state = _running(layout)
+    if state is None:
+        console.print(f"headrace is not running (home {layout.home})")
+        return
+    pid = int(state["supervisor_pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    with console.status("stopping headrace..."):
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    if _alive(pid):
+        console.print(f"[red]headrace did not stop within {timeout} s[/red] (pid {pid})")
+        raise typer.Exit(1)
+    console.print("headrace stopped")
+
+
+@app.command()
+def status() -> None:
+    """What runs where: components, pids, addresses and logs."""
+    layout = Layout(home_dir())
+    state = _running(layout)
+    if state is None:
+        console.print(f"headrace is not running (home {layout.home}); start it with `headrace up`")
+        raise typer.Exit(3)
+    table = Table("component", "pid", "alive", "address", "log")
+    for c in state["components"]:
+        table.add_row(
+            c["name"],
+            str(c["pid"]),
+            "yes" if _alive(c["pid"]) else "NO",
+            c.get("address", ""),
+            c["log"],
+        )
+    console.print(table)
+    console.print(
+        f"API {state['api_url']}   broker {state['kafka_bootstrap']}   home {layout.home}"
+    )
+
+
+@app.command()
+def serve(service: Annotated[str, typer.Argument(help=", ".join(SERVICES))]) -> None:
+    """Run one service in the foreground, configured by HEADRACE_* variables."""
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; one of: {', '.join(SERVICES)}")
+    importlib.import_module(f"services.{service}.__main__").main()
+
+
+def _api() -> httpx.Client:
+    from headrace.workspace import Workspace
+
+    return httpx.Client(base_url=Workspace.from_config().api_url, timeout=30)
+
+
+def _fail(response: httpx.Response) -> None:
+    if response.is_error:
+        detail = response.json().get("detail") if response.content else response.text
+        console.print(f"[red]{response.status_code}[/red] {detail}")
+        raise typer.Exit(1)
+
+
+@runs_app.command("list")
+def runs_list(experiment: Annotated[str | None, typer.Option()] = None) -> None:
+    """The latest runs."""
+    with _api() as api:
+        r = api.get("/api/v1/runs", params={"experiment": experiment} if experiment else None)
+        _fail(r)
+    table = Table("run", "experiment", "status", "created")
+    for run in r.json():
+        table.add_row(run["run_id"], run["experiment"], run["status"], run["created_at"])
+    console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(run_id: str) -> None:
+    """A run and its steps."""
+    with _api() as api:
+        r = api.get(f"/api/v1/runs/{run_id}")
+        _fail(r)
+    run = r.json()
+    console.print(
+        f"run {run['run_id']} ({run['experiment']}): {run['status']}"
+        + (f" - {run['error']}" if run["error"] else "")
+    )
+    table = Table("step", "status", "attempt", "exit", "error")
+    for s in run["steps"]:
+        table.add_row(
+            s["name"],
+            s["status"],
+            str(s["attempt"]),
+            str(s["exit_code"] or ""),
+            (s["error"] or "")[:80],
+        )
+    console.print(table)
+
+
+@runs_app.command("cancel")
+def runs_cancel(run_id: str, reason: Annotated[str, typer.Option()] = "") -> None:
+    """Cancel a run: running steps are killed, nothing more is dispatched."""
+    with _api() as api:
+        r = api.post(f"/api/v1/runs/{run_id}/cancel", json={"reason": reason})
+        _fail(r)
+    console.print(f"run {run_id}: cancel requested")
+
+
+def main() -> None:
+    app()
