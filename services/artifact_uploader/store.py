@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -36,9 +35,9 @@ async def record_metrics(
 ) -> None:
     await conn.executemany(
         "INSERT INTO metrics (run_id, step, attempt, seq, name, value, logged_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) ON CONFLICT DO NOTHING",
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         [
-            (run_id, step, attempt, i, name, json.dumps(value), at)
+            (run_id, step, attempt, i, name, value, at)
             for i, (name, value, at) in enumerate(metrics)
         ],
     )

@@ -12,8 +12,10 @@ import asyncio
 import hashlib
 import itertools
 import random
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
@@ -113,8 +115,9 @@ async def _prepare(c: Cluster) -> None:
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
     home = tmp_path / "home"
     broker = Broker(log_path=home / "logs" / "broker.log", port=free_port())
+    pg_root = Path(tempfile.mkdtemp(prefix="headrace-chaos-pg-"))  # see tests/conftest.py
     pg = EmbeddedPostgres(
-        data_dir=tmp_path / "pg", log_path=home / "logs" / "pg.log", port=free_port(), fast=True
+        data_dir=pg_root / "pg", log_path=home / "logs" / "pg.log", port=free_port(), fast=True
     )
     await asyncio.to_thread(pg.start)
     await asyncio.to_thread(pg.ensure_database, "headrace")
@@ -142,6 +145,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
             await asyncio.to_thread(child.stop, 10)
         await asyncio.to_thread(broker.stop)
         await asyncio.to_thread(pg.stop)
+        shutil.rmtree(pg_root, ignore_errors=True)
 
 
 # -- pipelines --------------------------------------------------------------------------
@@ -399,7 +403,8 @@ async def test_nothing_is_lost_or_duplicated_under_faults(cluster: Cluster, tmp_
         )
         print(
             f"leases fenced {len(fenced)}; duplicates found (overlapping attempts) "
-            f"{len(overlaps)}; ran after fence {len(after_fence)}; wrong or missing outputs {len(wrong)}; lost runs 0; "
+            f"{len(overlaps)}; ran after fence {len(after_fence)}; "
+            f"wrong or missing outputs {len(wrong)}; lost runs 0; "
             f"dead letters {len(dead)}; public events checked {len(records)}"
         )
         assert len(c.faults) >= len(SERVICES) + 4, injected

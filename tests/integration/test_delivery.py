@@ -71,10 +71,14 @@ async def test_redelivered_event_has_no_second_effect(delivery: Delivery) -> Non
 
 async def test_rolled_back_handler_emits_nothing_and_can_be_retried(delivery: Delivery) -> None:
     """A handler that raises leaves no inbox entry and no outbox row, so a retry runs it."""
-    with pytest.raises(RuntimeError):
+
+    async def failing_handler() -> None:
         async with delivery.transaction(_incoming("e3")) as tx:
             tx.emit(_ready())
             raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await failing_handler()
     assert await delivery.pool.fetchval("SELECT count(*) FROM outbox") == 0
     assert not await delivery.seen(_incoming("e3"))
 

@@ -199,7 +199,7 @@ async def test_lost_runner_is_fenced_and_step_rerun(
         try:
 
             async def dispatched() -> bool:
-                return (
+                return bool(
                     await conn.fetchval("SELECT phase FROM steps WHERE run_id = $1", rid)
                     == "dispatched"
                 )

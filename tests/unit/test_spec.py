@@ -32,7 +32,7 @@ def step(
         snapshot=SNAP,
         inputs=[PipelineDataInput(name=i) for i in ins],
         outputs=[StepOutput(name=o) for o in outs],
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 
@@ -72,14 +72,16 @@ def test_output_produced_twice_names_both_steps() -> None:
 def test_input_nobody_produces_names_step_and_input() -> None:
     """A consumed PipelineData without producer names the consuming step."""
     (problem,) = problems_of(PipelineSpec(steps=[step("a", ins=("ghost",))]))
-    assert "'a'" in problem and "'ghost'" in problem
+    assert "'a'" in problem
+    assert "'ghost'" in problem
 
 
 def test_unknown_compute_target_lists_known_ones() -> None:
     """An unknown compute target is named together with the known targets."""
     spec = PipelineSpec(steps=[step("a", compute_target="gpu")])
     (problem,) = problems_of(spec, compute_targets=["local"])
-    assert "'gpu'" in problem and "local" in problem
+    assert "'gpu'" in problem
+    assert "local" in problem
 
 
 def test_arguments_must_name_declared_inputs_outputs_parameters() -> None:

@@ -65,7 +65,7 @@ def test_lapsed_lease_kills_step_and_children(tmp_path: Path) -> None:
 
 def test_renewed_lease_keeps_step_running_with_its_argv(tmp_path: Path) -> None:
     """While the lease keeps being renewed the script runs, seeing its own argv."""
-    proc, lease, pidfile = _start(tmp_path, lease_in=2.0)
+    proc, lease, _ = _start(tmp_path, lease_in=2.0)
     try:
         for _ in range(20):
             lease.write_text(f"{time.time() + 2.0:.3f}")

@@ -1,0 +1,1 @@
+"""``make bench``: orchestration overhead, runner scaling and the physical floor."""

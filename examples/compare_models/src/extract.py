@@ -1,0 +1,37 @@
+"""Score both models on the held-out split: predictions and error metrics per model."""
+
+import argparse
+import csv
+import json
+import pathlib
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--data", required=True)
+parser.add_argument("--models", required=True)
+parser.add_argument("--output", required=True)
+args = parser.parse_args()
+
+with open(args.data, newline="") as f:
+    rows = [r for r in csv.DictReader(f) if r["split"] == "test"]
+
+
+def predict(model: dict, x1: float, x2: float) -> float:
+    if model["kind"] == "mean":
+        return model["value"]
+    w = model["weights"]
+    return w[0] + w[1] * x1 + w[2] * x2
+
+
+out = pathlib.Path(args.output)
+out.mkdir(parents=True, exist_ok=True)
+for path in sorted(pathlib.Path(args.models).glob("*.json")):
+    model = json.loads(path.read_text())
+    errors = [predict(model, float(r["x1"]), float(r["x2"])) - float(r["y"]) for r in rows]
+    metrics = {
+        "model": path.stem,
+        "rows": len(rows),
+        "mse": sum(e * e for e in errors) / len(errors),
+        "mae": sum(abs(e) for e in errors) / len(errors),
+    }
+    (out / f"{path.stem}.json").write_text(json.dumps(metrics))
+    print(f"{path.stem}: mse {metrics['mse']:.3f} mae {metrics['mae']:.3f}")

@@ -1,0 +1,59 @@
+"""headrace: run Azure ML SDK v1 style pipelines on your own machines.
+
+Public names load lazily, so that ``from headrace import Run`` inside a step process stays
+fast (it needs none of the SDK's HTTP or model machinery).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "ComputeTarget",
+    "DataReference",
+    "Datastore",
+    "Experiment",
+    "HeadraceError",
+    "Pipeline",
+    "PipelineData",
+    "PipelineParameter",
+    "PipelineRun",
+    "PythonScriptStep",
+    "Run",
+    "StepRun",
+    "Workspace",
+]
+
+_WHERE = {
+    "ComputeTarget": "headrace.compute",
+    "DataReference": "headrace.datarefs",
+    "Datastore": "headrace.datastore",
+    "Experiment": "headrace.experiment",
+    "HeadraceError": "headrace.errors",
+    "Pipeline": "headrace.pipeline_model",
+    "PipelineData": "headrace.datarefs",
+    "PipelineParameter": "headrace.pipeline_model",
+    "PipelineRun": "headrace.experiment",
+    "PythonScriptStep": "headrace.steps",
+    "Run": "headrace.run_context",
+    "StepRun": "headrace.experiment",
+    "Workspace": "headrace.workspace",
+}
+
+if TYPE_CHECKING:
+    from headrace.compute import ComputeTarget
+    from headrace.datarefs import DataReference, PipelineData
+    from headrace.datastore import Datastore
+    from headrace.errors import HeadraceError
+    from headrace.experiment import Experiment, PipelineRun, StepRun
+    from headrace.pipeline_model import Pipeline, PipelineParameter
+    from headrace.run_context import Run
+    from headrace.steps import PythonScriptStep
+    from headrace.workspace import Workspace
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'headrace' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""``azureml.data`` names, for porting by changing the import prefix."""

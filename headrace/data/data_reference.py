@@ -1,0 +1,5 @@
+"""``azureml.data.data_reference``."""
+
+from headrace.datarefs import DataReference
+
+__all__ = ["DataReference"]

@@ -1,0 +1,79 @@
+"""Data bindings of steps: ``DataReference`` (a path on a datastore) and ``PipelineData``
+(intermediate data produced by one step and consumed by others)."""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Literal
+
+from contracts.spec import DEFAULT_DATASTORE
+
+if TYPE_CHECKING:
+    from headrace.datastore import Datastore
+
+__all__ = ["DataReference", "PipelineData"]
+
+
+class _Bindable:
+    mode: Literal["mount", "download"] = "mount"
+
+    def as_mount(self) -> _Bindable:
+        """Bind read-only without copying where the datastore allows (a link locally)."""
+        clone = copy.copy(self)
+        clone.mode = "mount"
+        return clone
+
+    def as_download(self) -> _Bindable:
+        """Copy the data into the step's scratch area before it starts."""
+        clone = copy.copy(self)
+        clone.mode = "download"
+        return clone
+
+
+class DataReference(_Bindable):
+    """A path on a datastore, usable as a step input and argument."""
+
+    def __init__(
+        self,
+        datastore: Datastore,
+        data_reference_name: str | None = None,
+        path_on_datastore: str | None = None,
+        mode: str = "mount",
+    ) -> None:
+        self.datastore = datastore
+        self.data_reference_name = data_reference_name or datastore.name
+        self.path_on_datastore = path_on_datastore or ""
+        self.mode = "download" if mode == "download" else "mount"
+
+    @property
+    def name(self) -> str:
+        return self.data_reference_name
+
+    def __repr__(self) -> str:
+        return (
+            f"DataReference({self.data_reference_name!r}, {self.datastore.name}:"
+            f"{self.path_on_datastore!r}, mode={self.mode})"
+        )
+
+
+class PipelineData(_Bindable):
+    """Intermediate data: the output of one step, the input of the steps that list it."""
+
+    def __init__(
+        self,
+        name: str,
+        datastore: Datastore | None = None,
+        output_name: str | None = None,
+        is_directory: bool = True,
+    ) -> None:
+        self.name = name
+        self.datastore = datastore
+        self.output_name = output_name or name
+        self.is_directory = is_directory
+
+    @property
+    def datastore_name(self) -> str:
+        return self.datastore.name if self.datastore is not None else DEFAULT_DATASTORE
+
+    def __repr__(self) -> str:
+        return f"PipelineData({self.name!r}, datastore={self.datastore_name!r})"

@@ -1,0 +1,54 @@
+"""Errors of the SDK.
+
+Hierarchy::
+
+    HeadraceError                 root: everything the SDK raises on purpose
+    ├── ConfigError               no workspace config found
+    ├── ApiError                  the API answered with an error (status, message)
+    │   ├── NotFoundError         404: unknown run, step, datastore, ...
+    │   └── PipelineValidationError   422: the pipeline cannot run; ``problems`` lists why
+    └── SnapshotError             the source directory cannot be snapshotted
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApiError",
+    "ConfigError",
+    "HeadraceError",
+    "NotFoundError",
+    "PipelineValidationError",
+    "SnapshotError",
+]
+
+
+class HeadraceError(Exception):
+    """Root of the SDK's errors."""
+
+
+class ConfigError(HeadraceError):
+    """No workspace configuration could be found."""
+
+
+class ApiError(HeadraceError):
+    """The API refused a request; the message says what to fix."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(f"{status}: {message}")
+
+
+class NotFoundError(ApiError):
+    """The API does not know the object asked for."""
+
+
+class PipelineValidationError(ApiError):
+    """The pipeline was rejected at submit; nothing was started."""
+
+    def __init__(self, status: int, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(status, "the pipeline cannot run:\n  - " + "\n  - ".join(problems))
+
+
+class SnapshotError(HeadraceError):
+    """A source directory cannot be snapshotted (a link escaping it, a missing script, ...)."""

@@ -1,0 +1,242 @@
+"""``Experiment.submit`` and the runs it returns: status, live progress, logs, metrics, outputs."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from contracts.spec import ParameterValue
+from headrace.errors import SnapshotError
+from headrace.snapshot import snapshot_directory, upload_snapshot
+
+if TYPE_CHECKING:
+    from headrace.pipeline_model import Pipeline
+    from headrace.workspace import Workspace
+
+__all__ = ["Experiment", "PipelineRun", "PortDataReference", "StepRun"]
+
+TERMINAL = ("Completed", "Failed", "Canceled")
+_STYLE = {
+    "Completed": "green",
+    "Failed": "red",
+    "Running": "cyan",
+    "Canceled": "yellow",
+    "Skipped": "dim",
+    "Queued": "blue",
+}
+
+
+class Experiment:
+    """A named group of runs."""
+
+    def __init__(self, workspace: Workspace, name: str) -> None:
+        self.workspace = workspace
+        self.name = name
+
+    def submit(
+        self,
+        pipeline: Pipeline,
+        pipeline_parameters: dict[str, ParameterValue] | None = None,
+        regenerate_outputs: bool = False,
+        show_progress: bool = True,
+    ) -> PipelineRun:
+        """Snapshot each source directory (uploading only new files), then start a run."""
+        snapshots: dict[str, str] = {}
+        taken = {}
+        for step in pipeline.steps:
+            key = str(step.source_path)
+            if key not in taken:
+                taken[key] = snapshot_directory(step.source_path)
+                snapshots[key] = taken[key].digest
+            snap = taken[key]
+            if not snap.has_file(step.script_name):
+                why = snap.why_excluded(step.script_name)
+                raise SnapshotError(
+                    f"step {step.name!r}: script {step.script_name!r} is not in its source "
+                    f"directory {key}" + (f" ({why.reason})" if why else "")
+                )
+        for snap in taken.values():
+            upload_snapshot(self.workspace.client, snap, show_progress=show_progress)
+        spec = pipeline.to_spec(snapshots)
+        body = {
+            "experiment": self.name,
+            "pipeline": spec.model_dump(mode="json"),
+            "parameters": dict(pipeline_parameters or {}),
+            "regenerate_outputs": regenerate_outputs,
+        }
+        created = self.workspace.client.post("/runs", body)
+        return PipelineRun(self, created["run_id"])
+
+
+class PortDataReference:
+    """A committed output of a step run."""
+
+    def __init__(self, step: StepRun, name: str) -> None:
+        self.step = step
+        self.name = name
+        base = f"/runs/{step.run.id}/steps/{quote(step.name)}/outputs/{quote(name)}"
+        self._base = base
+        info = step.run.workspace.client.get(base)
+        self.datastore_name: str = info["datastore"]
+        self.path_on_datastore: str = info["path"]
+        self.files: list[dict[str, Any]] = info["files"]
+
+    def download(self, local_path: str | os.PathLike[str], overwrite: bool = True) -> str:
+        """Download the output's files into ``local_path``; returns that path."""
+        dest = Path(local_path)
+        client = self.step.run.workspace.client
+        for f in self.files:
+            out = dest / f["path"]
+            if out.exists() and not overwrite:
+                continue
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(client.get_bytes(f"{self._base}/files/{quote(f['path'])}"))
+        return str(dest)
+
+
+class StepRun:
+    """One step of a pipeline run."""
+
+    def __init__(self, run: PipelineRun, detail: dict[str, Any]) -> None:
+        self.run = run
+        self.name: str = detail["name"]
+        self._detail = detail
+
+    def get_details(self) -> dict[str, Any]:
+        for s in self.run.get_details()["steps"]:
+            if s["name"] == self.name:
+                self._detail = s
+        return self._detail
+
+    def get_status(self) -> str:
+        return str(self.get_details()["status"])
+
+    def _log(self, stream: str) -> str:
+        path = f"/runs/{self.run.id}/steps/{quote(self.name)}/logs/{stream}"
+        return self.run.workspace.client.get_bytes(path).decode("utf-8", "replace")
+
+    def get_stdout(self) -> str:
+        return self._log("stdout")
+
+    def get_stderr(self) -> str:
+        return self._log("stderr")
+
+    def get_logs(self) -> dict[str, str]:
+        return {"stdout": self.get_stdout(), "stderr": self.get_stderr()}
+
+    def get_metrics(self) -> dict[str, Any]:
+        """Metrics by name; a name logged several times maps to the list of its values."""
+        rows = self.run.workspace.client.get(
+            f"/runs/{self.run.id}/steps/{quote(self.name)}/metrics"
+        )
+        out: dict[str, Any] = {}
+        for r in rows:
+            if r["name"] in out:
+                prev = out[r["name"]]
+                out[r["name"]] = (
+                    [*prev, r["value"]] if isinstance(prev, list) else [prev, r["value"]]
+                )
+            else:
+                out[r["name"]] = r["value"]
+        return out
+
+    def get_output_data(self, name: str) -> PortDataReference:
+        return PortDataReference(self, name)
+
+    def __repr__(self) -> str:
+        return f"StepRun({self.name!r}, run={self.run.id!r})"
+
+
+class PipelineRun:
+    """A submitted pipeline run."""
+
+    def __init__(self, experiment: Experiment, run_id: str) -> None:
+        self.experiment = experiment
+        self.workspace = experiment.workspace
+        self.id = run_id
+
+    def get_details(self) -> dict[str, Any]:
+        detail: dict[str, Any] = self.workspace.client.get(f"/runs/{self.id}")
+        return detail
+
+    def get_status(self) -> str:
+        return str(self.get_details()["status"])
+
+    def get_steps(self) -> list[StepRun]:
+        return [StepRun(self, s) for s in self.get_details()["steps"]]
+
+    def find_step_run(self, name: str) -> StepRun:
+        for step in self.get_steps():
+            if step.name == name:
+                return step
+        raise KeyError(f"run {self.id} has no step {name!r}")
+
+    def cancel(self, reason: str = "") -> None:
+        """Cancel the run: running steps are killed, nothing more is dispatched."""
+        self.workspace.client.post(f"/runs/{self.id}/cancel", {"reason": reason})
+
+    def wait_for_completion(
+        self,
+        show_output: bool = True,
+        timeout_seconds: float | None = None,
+        poll_seconds: float = 0.25,
+    ) -> str:
+        """Wait for the run to end; with ``show_output`` a live table of its steps."""
+        deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+        console = Console()
+        detail = self.get_details()
+        with (
+            Live(self._table(detail), console=console, refresh_per_second=8, transient=False)
+            if show_output
+            else _NoLive() as live
+        ):
+            while detail["status"] not in TERMINAL:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"run {self.id} still {detail['status']} after {timeout_seconds} s"
+                    )
+                time.sleep(poll_seconds)
+                detail = self.get_details()
+                live.update(self._table(detail))
+        if show_output and detail["status"] == "Failed":
+            for s in detail["steps"]:
+                if s["status"] == "Failed":
+                    console.print(f"[red]step {s['name']} failed:[/red] {s['error']}")
+        return str(detail["status"])
+
+    def _table(self, detail: dict[str, Any]) -> Table:
+        status = detail["status"]
+        table = Table(
+            title=f"run {self.id} ({self.experiment.name}): [{_STYLE.get(status, '')}]{status}[/]"
+        )
+        table.add_column("step")
+        table.add_column("status")
+        table.add_column("attempt", justify="right")
+        for s in detail["steps"]:
+            table.add_row(
+                s["name"],
+                f"[{_STYLE.get(s['status'], '')}]{s['status']}[/]",
+                str(s["attempt"] or ""),
+            )
+        return table
+
+    def __repr__(self) -> str:
+        return f"PipelineRun(id={self.id!r}, experiment={self.experiment.name!r})"
+
+
+class _NoLive:
+    def __enter__(self) -> _NoLive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, _: object) -> None:
+        return None

@@ -1,0 +1,1 @@
+"""``azureml.pipeline`` names, for porting by changing the import prefix."""

@@ -1,0 +1,7 @@
+"""``azureml.pipeline.core``."""
+
+from headrace.datarefs import PipelineData
+from headrace.experiment import PipelineRun, StepRun
+from headrace.pipeline_model import Pipeline, PipelineParameter
+
+__all__ = ["Pipeline", "PipelineData", "PipelineParameter", "PipelineRun", "StepRun"]

@@ -1,0 +1,5 @@
+"""``azureml.pipeline.steps``."""
+
+from headrace.steps import PythonScriptStep
+
+__all__ = ["PythonScriptStep"]

@@ -1,0 +1,86 @@
+"""``Pipeline`` and ``PipelineParameter``: a set of steps, turned into the submitted spec."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from contracts.spec import ParameterSpec, ParameterValue, PipelineSpec, validate_pipeline
+
+if TYPE_CHECKING:
+    from headrace.steps import PythonScriptStep
+    from headrace.workspace import Workspace
+
+__all__ = ["Pipeline", "PipelineParameter"]
+
+
+class PipelineParameter:
+    """A value chosen at submit time (``pipeline_parameters={...}``), typed by its default."""
+
+    def __init__(self, name: str, default_value: ParameterValue) -> None:
+        if not isinstance(default_value, str | int | float | bool):
+            raise TypeError(
+                f"PipelineParameter {name!r}: default_value must be str, int, float or bool"
+            )
+        self.name = name
+        self.default_value = default_value
+
+    def __repr__(self) -> str:
+        return f"PipelineParameter({self.name!r}, default_value={self.default_value!r})"
+
+
+def _flatten(steps: Iterable[Any]) -> Iterator[PythonScriptStep]:
+    from headrace.steps import PythonScriptStep
+
+    for s in steps:
+        if isinstance(s, PythonScriptStep):
+            yield s
+        elif isinstance(s, list | tuple):
+            yield from _flatten(s)
+        else:
+            raise TypeError(f"a pipeline step must be a PythonScriptStep, got {type(s).__name__}")
+
+
+class Pipeline:
+    """Steps to run together; order does not matter (``PipelineData`` decides it)."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        steps: Iterable[Any],
+        description: str = "",
+        continue_on_step_failure: bool = False,
+    ) -> None:
+        self.workspace = workspace
+        self.steps = list(_flatten(steps))
+        self.description = description
+        self.continue_on_step_failure = continue_on_step_failure
+
+    def parameters(self) -> list[PipelineParameter]:
+        seen: dict[str, PipelineParameter] = {}
+        for step in self.steps:
+            for p in step.pipeline_parameters():
+                seen.setdefault(p.name, p)
+        return list(seen.values())
+
+    def to_spec(self, snapshots: dict[str, str]) -> PipelineSpec:
+        """The submitted form; ``snapshots`` maps source directories to snapshot digests."""
+        return PipelineSpec(
+            steps=[s.to_spec(snapshots[str(s.source_path)]) for s in self.steps],
+            parameters=[
+                ParameterSpec(name=p.name, default=p.default_value) for p in self.parameters()
+            ],
+            description=self.description,
+            continue_on_step_failure=self.continue_on_step_failure,
+        )
+
+    def validate(self) -> list[str]:
+        """Structural problems (cycles, unproduced inputs, ...); empty when fine."""
+        from contracts.spec import PipelineSpecError
+
+        dummy = {str(s.source_path): "sha256:" + "0" * 64 for s in self.steps}
+        try:
+            validate_pipeline(self.to_spec(dummy))
+        except PipelineSpecError as exc:
+            return exc.problems
+        return []

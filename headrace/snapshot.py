@@ -1,0 +1,276 @@
+"""Snapshots of source directories: which files a step's code is, by content digest.
+
+A step runs on a copy of its ``source_directory`` as it was at submit. Files are chosen with
+gitignore semantics (``pathspec``): in each directory the first of ``.headraceignore``,
+``.amlignore``, ``.gitignore`` that exists applies to that directory's subtree (so an
+``.amlignore`` takes precedence over a ``.gitignore`` beside it, as in Azure ML), a deeper file
+overrides a shallower one, and nothing below an excluded directory can be re-included.
+``.git/``, ``__pycache__/`` and ``.headrace/`` are always left out.
+
+Why follow symlinks but refuse those that leave the directory: a link inside the project is
+part of the code, while a link to ``~/.ssh`` or ``/data`` would silently ship (or depend on)
+files the user never meant to snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pathspec
+from rich.progress import Progress
+
+from contracts.snapshot import ManifestEntry, SnapshotManifest
+from headrace.client import ApiClient
+from headrace.errors import SnapshotError
+
+__all__ = [
+    "ALWAYS_EXCLUDED",
+    "IGNORE_FILES",
+    "ExcludedEntry",
+    "SourceSnapshot",
+    "hash_file",
+    "snapshot_directory",
+    "upload_snapshot",
+]
+
+#: in each directory, the first of these that exists is its ignore file
+IGNORE_FILES = (".headraceignore", ".amlignore", ".gitignore")
+#: names never snapshotted, wherever they are
+ALWAYS_EXCLUDED = frozenset({".git", "__pycache__", ".headrace"})
+
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ExcludedEntry:
+    """A path left out of the snapshot, and why. Directories end with ``/``."""
+
+    path: str
+    reason: str
+    #: the ignore file (relative to the source directory) whose pattern matched, if any
+    ignore_file: str | None = None
+    pattern: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceSnapshot:
+    """A source directory's manifest, what was left out, and where each blob's bytes are."""
+
+    root: Path
+    manifest: SnapshotManifest
+    excluded: tuple[ExcludedEntry, ...]
+    #: digest -> a local file with that content, to upload from
+    sources: Mapping[str, Path] = field(repr=False)
+
+    @property
+    def digest(self) -> str:
+        return self.manifest.digest
+
+    def has_file(self, path: str) -> bool:
+        return any(f.path == path for f in self.manifest.files)
+
+    def why_excluded(self, path: str) -> ExcludedEntry | None:
+        """The entry that excluded ``path`` itself or one of its parent directories."""
+        for entry in self.excluded:
+            if entry.path == path or (entry.path.endswith("/") and path.startswith(entry.path)):
+                return entry
+        return None
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    """``(digest, size)`` of a file, read in chunks so that big files cost no memory."""
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return "sha256:" + h.hexdigest(), size
+
+
+class _IgnoreRules:
+    """One ignore file: its patterns, anchored at the directory holding it."""
+
+    def __init__(self, dir_rel: str, file_rel: str, text: str) -> None:
+        self.dir_rel = dir_rel
+        self.file_rel = file_rel
+        # Keep only pattern lines, remembering their line numbers, so a match can be reported
+        # as "file:line"; blank lines and comments are not patterns.
+        self.lines = [
+            (number, line)
+            for number, raw in enumerate(text.splitlines(), 1)
+            if (line := raw.rstrip("\r")).strip() and not line.startswith("#")
+        ]
+        self.spec = pathspec.GitIgnoreSpec.from_lines([line for _, line in self.lines])
+        self._numbered = len(self.spec.patterns) == len(self.lines)
+
+    def check(self, rel: str, is_dir: bool) -> tuple[bool, int | None] | None:
+        """``(excluded, pattern index)`` if a pattern decides ``rel``, else ``None``."""
+        sub = rel[len(self.dir_rel) + 1 :] if self.dir_rel else rel
+        result = self.spec.check_file(sub + "/" if is_dir else sub)
+        if result.include is None:
+            return None
+        return result.include, result.index if self._numbered else None
+
+
+def _load_rules(directory: Path, dir_rel: str) -> _IgnoreRules | None:
+    for name in IGNORE_FILES:
+        candidate = directory / name
+        if candidate.is_file():
+            file_rel = f"{dir_rel}/{name}" if dir_rel else name
+            try:
+                text = candidate.read_text(encoding="utf-8", errors="replace")
+            except OSError as exc:
+                raise SnapshotError(f"cannot read ignore file {file_rel}: {exc}") from exc
+            return _IgnoreRules(dir_rel, file_rel, text)
+    return None
+
+
+def _excluded_by(rules: list[_IgnoreRules], rel: str, is_dir: bool) -> ExcludedEntry | None:
+    """Deepest ignore file first: the first one with a matching pattern decides."""
+    for r in reversed(rules):
+        hit = r.check(rel, is_dir)
+        if hit is None:
+            continue
+        excluded, index = hit
+        if not excluded:
+            return None  # re-included by a "!pattern"
+        shown = rel + "/" if is_dir else rel
+        if index is None:
+            return ExcludedEntry(shown, f"excluded by {r.file_rel}", r.file_rel)
+        number, pattern = r.lines[index]
+        return ExcludedEntry(
+            shown,
+            f"excluded by {r.file_rel} line {number}: {pattern}",
+            r.file_rel,
+            pattern,
+            number,
+        )
+    return None
+
+
+class _Walker:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files: list[ManifestEntry] = []
+        self.excluded: list[ExcludedEntry] = []
+        self.sources: dict[str, Path] = {}
+
+    def _fail(self, rel: str, what: str) -> SnapshotError:
+        return SnapshotError(f"cannot snapshot {self.root}: {rel} {what}")
+
+    def walk(self, directory: Path, rel_dir: str, rules: list[_IgnoreRules]) -> None:
+        own = _load_rules(directory, rel_dir)
+        if own is not None:
+            rules = [*rules, own]
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            raise self._fail(rel_dir or ".", f"cannot be listed ({exc})") from exc
+        for entry in entries:
+            self._entry(entry, f"{rel_dir}/{entry.name}" if rel_dir else entry.name, rules)
+
+    def _entry(self, entry: os.DirEntry[str], rel: str, rules: list[_IgnoreRules]) -> None:
+        if entry.name in ALWAYS_EXCLUDED:
+            suffix = "/" if entry.is_dir() else ""
+            self.excluded.append(ExcludedEntry(rel + suffix, "always excluded"))
+            return
+        path = Path(entry.path)
+        is_link = entry.is_symlink()
+        try:
+            real = Path(os.path.realpath(path, strict=True)) if is_link else path
+            info = real.stat()
+        except OSError as exc:
+            if _excluded_by(rules, rel, False) is not None:
+                self.excluded.append(ExcludedEntry(rel, "broken symlink, ignored"))
+                return
+            raise self._fail(
+                rel, f"is a broken symlink or unreadable ({exc}); remove it or ignore it"
+            ) from exc
+        is_dir = stat.S_ISDIR(info.st_mode)
+        hit = _excluded_by(rules, rel, is_dir)
+        if hit is not None:
+            self.excluded.append(hit)
+            return
+        if is_link and not real.is_relative_to(self.root):
+            raise self._fail(
+                rel,
+                f"is a symlink to {real}, outside the source directory; copy what it points to "
+                "into the directory, or add the link to .headraceignore",
+            )
+        if is_dir:
+            if is_link and (real == self.root or path.parent.resolve().is_relative_to(real)):
+                raise self._fail(rel, f"is a symlink to {real}, one of its own parents (a loop)")
+            self.walk(real, rel, rules)
+        elif stat.S_ISREG(info.st_mode):
+            self._file(real, rel, info)
+        else:
+            self.excluded.append(ExcludedEntry(rel, "not a regular file (FIFO, socket, device)"))
+
+    def _file(self, path: Path, rel: str, info: os.stat_result) -> None:
+        try:
+            digest, size = hash_file(path)
+        except OSError as exc:
+            raise self._fail(rel, f"cannot be read ({exc})") from exc
+        self.sources.setdefault(digest, path)
+        self.files.append(
+            ManifestEntry(
+                path=rel, digest=digest, size=size, executable=bool(info.st_mode & stat.S_IXUSR)
+            )
+        )
+
+
+def snapshot_directory(source_dir: str | os.PathLike[str]) -> SourceSnapshot:
+    """Walk ``source_dir`` with its ignore files and hash what is kept into a manifest.
+
+    The manifest depends only on paths, contents and executable bits, never on timestamps or
+    walk order, so an unchanged directory always has the same digest (and its steps can be
+    reused). ``excluded`` says what was left out and which ignore file line did it, for
+    ``headrace snapshot preview``.
+    """
+    given = Path(source_dir).expanduser()
+    if not given.is_dir():
+        raise SnapshotError(
+            f"source directory {given} does not exist or is not a directory; pass "
+            "source_directory=... pointing at the step's code"
+        )
+    root = given.resolve()
+    walker = _Walker(root)
+    walker.walk(root, "", [])
+    return SourceSnapshot(
+        root=root,
+        manifest=SnapshotManifest(files=walker.files),
+        excluded=tuple(walker.excluded),
+        sources=walker.sources,
+    )
+
+
+def upload_snapshot(client: ApiClient, snap: SourceSnapshot, *, show_progress: bool = True) -> int:
+    """Upload the blobs the server lacks, then the manifest; return the bytes uploaded.
+
+    Re-submitting a tree with one changed file uploads that file and the manifest only.
+    """
+    missing = client.post("/blobs/missing", {"digests": [*snap.sources, snap.digest]})["missing"]
+    todo = [d for d in missing if d in snap.sources]
+    sent = 0
+    with Progress(disable=not show_progress or not todo, transient=True) as progress:
+        task = progress.add_task(
+            f"uploading snapshot of {snap.root.name}",
+            total=sum(snap.sources[d].stat().st_size for d in todo),
+        )
+        for digest in todo:
+            data = snap.sources[digest].read_bytes()
+            client.put_bytes(f"/blobs/{digest}", data)
+            sent += len(data)
+            progress.advance(task, len(data))
+    if snap.digest in missing:
+        manifest = snap.manifest.canonical_bytes()
+        client.put_bytes(f"/blobs/{snap.digest}", manifest)
+        sent += len(manifest)
+    return sent

@@ -1,0 +1,127 @@
+"""``PythonScriptStep``: a script of a source directory run on a compute target."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from contracts.spec import (
+    Argument,
+    DatastoreInput,
+    InputArg,
+    LiteralArg,
+    OutputArg,
+    ParameterArg,
+    PipelineDataInput,
+    StepInput,
+    StepOutput,
+    StepSpec,
+)
+from headrace.compute import ComputeTarget
+from headrace.datarefs import DataReference, PipelineData
+from headrace.pipeline_model import PipelineParameter
+
+__all__ = ["PythonScriptStep"]
+
+
+class PythonScriptStep:
+    """Runs ``script_name`` from ``source_directory`` with ``arguments``.
+
+    ``DataReference``/``PipelineData`` objects in ``arguments`` become local paths when the
+    step runs; a ``PipelineParameter`` becomes its value. Inputs used in arguments but not
+    listed are added as inputs, as Azure ML does.
+    """
+
+    def __init__(
+        self,
+        script_name: str,
+        name: str | None = None,
+        arguments: list[Any] | None = None,
+        compute_target: ComputeTarget | str | None = None,
+        runconfig: Any = None,
+        inputs: list[DataReference | PipelineData] | None = None,
+        outputs: list[PipelineData] | None = None,
+        params: dict[str, Any] | None = None,
+        source_directory: str | os.PathLike[str] | None = None,
+        allow_reuse: bool = True,
+        hash_paths: list[str] | None = None,
+        timeout_seconds: int | None = None,
+        max_retries: int = 0,
+        target: ComputeTarget | str | None = None,
+    ) -> None:
+        self.script_name = script_name
+        self.name = name or script_name
+        self.arguments = list(arguments or [])
+        target = compute_target if compute_target is not None else target
+        self.compute_target = (
+            target.name if isinstance(target, ComputeTarget) else (target or "local")
+        )
+        self.runconfig = runconfig
+        self.inputs = list(inputs or [])
+        self.outputs = list(outputs or [])
+        self.params = dict(params or {})
+        self.source_path = Path(source_directory or os.getcwd()).resolve()
+        self.allow_reuse = allow_reuse
+        self.hash_paths = hash_paths
+        self.timeout_seconds = timeout_seconds
+        self.max_retries = max_retries
+        for out in self.outputs:
+            if not isinstance(out, PipelineData):
+                raise TypeError(f"step {self.name!r}: outputs must be PipelineData, got {out!r}")
+
+    def pipeline_parameters(self) -> list[PipelineParameter]:
+        return [a for a in self.arguments if isinstance(a, PipelineParameter)]
+
+    def _all_inputs(self) -> list[DataReference | PipelineData]:
+        found = list(self.inputs)
+        names = {i.name for i in found} | {o.name for o in self.outputs}
+        for arg in self.arguments:
+            if isinstance(arg, DataReference | PipelineData) and arg.name not in names:
+                found.append(arg)
+                names.add(arg.name)
+        return found
+
+    def to_spec(self, snapshot: str) -> StepSpec:
+        """This step in the submitted form."""
+        outputs = {o.name for o in self.outputs}
+        args: list[Argument] = []
+        for a in self.arguments:
+            if isinstance(a, PipelineParameter):
+                args.append(ParameterArg(name=a.name))
+            elif isinstance(a, PipelineData) and a.name in outputs:
+                args.append(OutputArg(name=a.name))
+            elif isinstance(a, DataReference | PipelineData):
+                args.append(InputArg(name=a.name))
+            elif isinstance(a, str | int | float):
+                args.append(LiteralArg(value=str(a)))
+            else:
+                raise TypeError(f"step {self.name!r}: unsupported argument {a!r}")
+        inputs: list[StepInput] = []
+        for i in self._all_inputs():
+            if isinstance(i, DataReference):
+                inputs.append(
+                    DatastoreInput(
+                        name=i.name,
+                        datastore=i.datastore.name,
+                        path_on_datastore=i.path_on_datastore,
+                        mode=i.mode,
+                    )
+                )
+            else:
+                inputs.append(PipelineDataInput(name=i.name, mode=i.mode))
+        return StepSpec(
+            name=self.name,
+            script_name=self.script_name,
+            snapshot=snapshot,
+            arguments=args,
+            inputs=inputs,
+            outputs=[StepOutput(name=o.name, datastore=o.datastore_name) for o in self.outputs],
+            compute_target=self.compute_target,
+            allow_reuse=self.allow_reuse,
+            timeout_seconds=self.timeout_seconds,
+            max_retries=self.max_retries,
+        )
+
+    def __repr__(self) -> str:
+        return f"PythonScriptStep(name={self.name!r}, script_name={self.script_name!r})"

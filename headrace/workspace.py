@@ -1,0 +1,84 @@
+"""``Workspace``: where the headrace API is, read from a config file as in Azure ML."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from headrace.client import ApiClient
+from headrace.errors import ConfigError
+
+if TYPE_CHECKING:
+    from headrace.compute import ComputeTarget
+    from headrace.datastore import Datastore
+
+__all__ = ["Workspace", "find_config"]
+
+
+def find_config(path: str | os.PathLike[str] | None = None) -> Path:
+    """The config file: ``path``, ``$HEADRACE_CONFIG``, ``.headrace/config.json`` in the
+    current directory or a parent, ``$HEADRACE_HOME/config.json``, ``~/.headrace/config.json``."""
+    candidates: list[Path] = []
+    if path is not None:
+        p = Path(path)
+        candidates.append(p / "config.json" if p.is_dir() else p)
+    elif env := os.environ.get("HEADRACE_CONFIG"):
+        candidates.append(Path(env))
+    else:
+        here = Path.cwd()
+        candidates += [d / ".headrace" / "config.json" for d in (here, *here.parents)]
+        if home := os.environ.get("HEADRACE_HOME"):
+            candidates.append(Path(home) / "config.json")
+        candidates.append(Path.home() / ".headrace" / "config.json")
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise ConfigError(
+        "no headrace workspace config found (looked at "
+        + ", ".join(str(c) for c in candidates)
+        + "); start the embedded stack with `headrace up`, or pass the path of a config.json"
+    )
+
+
+class Workspace:
+    """A headrace installation, reached through its API."""
+
+    def __init__(self, name: str, api_url: str, *, client: ApiClient | None = None) -> None:
+        self.name = name
+        self.api_url = api_url
+        self.client = client or ApiClient(api_url)
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None) -> Workspace:
+        """Read the workspace config written by ``headrace up`` (see ``find_config``)."""
+        file = find_config(path)
+        try:
+            data: dict[str, Any] = json.loads(file.read_text())
+            return cls(data.get("workspace", "local"), data["api_url"])
+        except (ValueError, KeyError) as exc:
+            raise ConfigError(f"{file} is not a valid workspace config: {exc}") from exc
+
+    def get_default_datastore(self) -> Datastore:
+        from headrace.datastore import Datastore
+
+        return Datastore(self, self.client.get("/workspace")["default_datastore"])
+
+    @property
+    def datastores(self) -> dict[str, Datastore]:
+        from headrace.datastore import Datastore
+
+        return {d["name"]: Datastore(self, d["name"]) for d in self.client.get("/datastores")}
+
+    @property
+    def compute_targets(self) -> dict[str, ComputeTarget]:
+        from headrace.compute import ComputeTarget
+
+        return {
+            c["name"]: ComputeTarget(self, c["name"], c["kind"])
+            for c in self.client.get("/compute")
+        }
+
+    def __repr__(self) -> str:
+        return f"Workspace(name={self.name!r}, api_url={self.api_url!r})"
