@@ -205,6 +205,8 @@ class PipelineRun:
                 time.sleep(poll_seconds)
                 detail = self.get_details()
                 live.update(self._table(detail))
+        if show_output:
+            console.print()
         if show_output and detail["status"] == "Failed":
             for s in detail["steps"]:
                 if s["status"] == "Failed":

@@ -18,19 +18,22 @@ __all__ = ["Workspace", "find_config"]
 
 
 def find_config(path: str | os.PathLike[str] | None = None) -> Path:
-    """The config file: ``path``, ``$HEADRACE_CONFIG``, ``.headrace/config.json`` in the
-    current directory or a parent, ``$HEADRACE_HOME/config.json``, ``~/.headrace/config.json``."""
+    """The config file: ``path``, ``$HEADRACE_CONFIG``, ``$HEADRACE_HOME/config.json``,
+    ``.headrace/config.json`` in the current directory or a parent, ``~/.headrace/config.json``.
+
+    Explicit settings come before discovery, so a shell that set ``HEADRACE_HOME`` talks to
+    that stack whatever directory it is in."""
     candidates: list[Path] = []
     if path is not None:
         p = Path(path)
         candidates.append(p / "config.json" if p.is_dir() else p)
     elif env := os.environ.get("HEADRACE_CONFIG"):
         candidates.append(Path(env))
+    elif home := os.environ.get("HEADRACE_HOME"):
+        candidates.append(Path(home) / "config.json")
     else:
         here = Path.cwd()
         candidates += [d / ".headrace" / "config.json" for d in (here, *here.parents)]
-        if home := os.environ.get("HEADRACE_HOME"):
-            candidates.append(Path(home) / "config.json")
         candidates.append(Path.home() / ".headrace" / "config.json")
     for c in candidates:
         if c.is_file():

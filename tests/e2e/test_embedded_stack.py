@@ -1,0 +1,189 @@
+"""End to end: `headrace up`, the SDK, the compare-models example, bad input, `headrace down`.
+
+Everything as a user runs it: the stack's processes started by the CLI, the SDK over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from headrace import (
+    ComputeTarget,
+    DataReference,
+    Datastore,
+    Experiment,
+    Pipeline,
+    PipelineData,
+    PythonScriptStep,
+    Workspace,
+)
+from headrace.errors import NotFoundError, PipelineValidationError, SnapshotError
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HEADRACE_HOME": str(home), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "headrace", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=240,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def stack_home() -> Iterator[Path]:
+    """An embedded stack started with `headrace up`, stopped with `headrace down`.
+
+    Its home is outside pytest's temporary tree (PostgreSQL runs as another user when we are
+    root, and pytest makes its tree private).
+    """
+    home = Path(tempfile.mkdtemp(prefix="headrace-e2e-"))
+    up = cli(home, "up", "--runners", "2")
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        yield home
+    finally:
+        down = cli(home, "down")
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert "stopped" in down.stdout
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def workspace(stack_home: Path) -> Workspace:
+    return Workspace.from_config(stack_home / "config.json")
+
+
+def test_compare_models_example_completes(workspace: Workspace, tmp_path: Path) -> None:
+    """The seed's pipeline runs: every step Completed, report downloaded, metrics logged."""
+    from examples.compare_models.pipeline import build
+
+    run = Experiment(workspace, "e2e").submit(build(workspace), show_progress=False)
+    assert run.wait_for_completion(show_output=False, timeout_seconds=120) == "Completed"
+    assert [s.get_status() for s in run.get_steps()] == ["Completed"] * 3
+    compare = run.find_step_run("compare")
+    compare.get_output_data("report").download(tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert "Winner: **linear**" in report
+    assert compare.get_metrics()["winner"] == "linear"
+    assert "trained on 300 rows" in run.find_step_run("train").get_stdout()
+
+
+def test_failing_step_keeps_stderr_and_stops_downstream(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """A script exiting non-zero fails the run; its stderr is readable; downstream skipped."""
+    (tmp_path / "bad.py").write_text("import sys\nprint('no data', file=sys.stderr)\nsys.exit(3)\n")
+    (tmp_path / "next.py").write_text("print('never')\n")
+    data = PipelineData("data")
+    bad = PythonScriptStep(
+        name="bad", script_name="bad.py", outputs=[data], source_directory=tmp_path
+    )
+    nxt = PythonScriptStep(
+        name="next", script_name="next.py", inputs=[data], source_directory=tmp_path
+    )
+    run = Experiment(workspace, "e2e").submit(Pipeline(workspace, [bad, nxt]), show_progress=False)
+    assert run.wait_for_completion(show_output=False, timeout_seconds=60) == "Failed"
+    step = run.find_step_run("bad")
+    assert step.get_status() == "Failed"
+    assert step.get_stderr().strip() == "no data"
+    assert run.find_step_run("next").get_status() == "Skipped"
+
+
+def test_bad_pipelines_fail_at_submit_naming_the_step(workspace: Workspace, tmp_path: Path) -> None:
+    """Cycle, unknown compute target and missing script are refused before any run exists."""
+    (tmp_path / "a.py").write_text("")
+    x, y = PipelineData("x"), PipelineData("y")
+    a = PythonScriptStep(
+        name="a", script_name="a.py", inputs=[y], outputs=[x], source_directory=tmp_path
+    )
+    b = PythonScriptStep(
+        name="b", script_name="a.py", inputs=[x], outputs=[y], source_directory=tmp_path
+    )
+    exp = Experiment(workspace, "e2e-bad")
+    with pytest.raises(PipelineValidationError, match="cycle"):
+        exp.submit(Pipeline(workspace, [a, b]), show_progress=False)
+    gpu = PythonScriptStep(
+        name="g", script_name="a.py", compute_target="gpu", source_directory=tmp_path
+    )
+    with pytest.raises(PipelineValidationError, match="unknown compute target 'gpu'"):
+        exp.submit(Pipeline(workspace, [gpu]), show_progress=False)
+    missing = PythonScriptStep(name="m", script_name="nope.py", source_directory=tmp_path)
+    with pytest.raises(SnapshotError, match=r"'nope\.py' is not in its source directory"):
+        exp.submit(Pipeline(workspace, [missing]), show_progress=False)
+    with pytest.raises(NotFoundError, match="unknown compute target 'gpu'"):
+        ComputeTarget(workspace=workspace, name="gpu")
+    with pytest.raises(NotFoundError, match="unknown datastore 'nope'"):
+        Datastore(workspace, "nope")
+    assert workspace.client.get("/runs", experiment="e2e-bad") == []
+
+
+def test_datastore_round_trip_and_download_mode(workspace: Workspace, tmp_path: Path) -> None:
+    """Files uploaded with upload_files are read by a step in download mode and downloaded."""
+    src = tmp_path / "data"
+    src.mkdir()
+    (src / "n.txt").write_text("21")
+    store = workspace.get_default_datastore()
+    store.upload(src, target_path="e2e/numbers", overwrite=True, show_progress=False)
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "double.py").write_text(
+        "import sys, pathlib\n"
+        "n = int((pathlib.Path(sys.argv[1]) / 'n.txt').read_text())\n"
+        "out = pathlib.Path(sys.argv[2]); out.mkdir(parents=True, exist_ok=True)\n"
+        "(out / 'n.txt').write_text(str(2 * n))\n"
+    )
+    numbers = DataReference(
+        datastore=store, data_reference_name="numbers", path_on_datastore="e2e/numbers"
+    ).as_download()
+    doubled = PipelineData("doubled", datastore=store)
+    step = PythonScriptStep(
+        name="double",
+        script_name="double.py",
+        source_directory=code,
+        arguments=[numbers, doubled],
+        outputs=[doubled],
+    )
+    run = Experiment(workspace, "e2e").submit(Pipeline(workspace, [step]), show_progress=False)
+    assert run.wait_for_completion(show_output=False, timeout_seconds=60) == "Completed"
+    run.find_step_run("double").get_output_data("doubled").download(tmp_path / "out")
+    assert (tmp_path / "out" / "n.txt").read_text() == "42"
+    assert store.download(tmp_path / "back", prefix="e2e/numbers", show_progress=False) == 1
+
+
+def test_cli_status_runs_and_cancel(stack_home: Path, workspace: Workspace, tmp_path: Path) -> None:
+    """`status` lists live components; `runs cancel` cancels a running run; `runs show` says so."""
+    status = cli(stack_home, "status")
+    assert status.returncode == 0, status.stderr
+    for name in ("postgres", "broker", "scheduler", "step_runner-1", "step_runner-2", "api"):
+        assert name in status.stdout
+    assert " NO " not in status.stdout
+    (tmp_path / "slow.py").write_text("import time\ntime.sleep(120)\n")
+    step = PythonScriptStep(name="slow", script_name="slow.py", source_directory=tmp_path)
+    run = Experiment(workspace, "e2e-cancel").submit(
+        Pipeline(workspace, [step]), show_progress=False
+    )
+    deadline = time.monotonic() + 60
+    while run.find_step_run("slow").get_status() != "Running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    cancel = cli(stack_home, "runs", "cancel", run.id)
+    assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+    assert run.wait_for_completion(show_output=False, timeout_seconds=30) == "Canceled"
+    shown = cli(stack_home, "runs", "show", run.id)
+    assert "Canceled" in shown.stdout
+    again = cli(stack_home, "runs", "cancel", run.id)
+    assert again.returncode == 1
+    assert "already Canceled" in again.stdout
