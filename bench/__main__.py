@@ -112,6 +112,12 @@ def render(r: dict[str, Any]) -> None:
             f"{f['steps_per_s']:.1f} steps/s",
             ">= 60/s with 4" if n == "4" else "",
         )
+    cpu = r["fan_out"]["4"]["cpu_ms_per_step"]
+    t.add_row(
+        "  CPU per step (4 runners)",
+        f"{sum(cpu.values()):.1f} ms",
+        ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])),
+    )
     one, two = r["fan_out"]["1"]["steps_per_s"], r["fan_out"]["2"]["steps_per_s"]
     t.add_row("  scaling 2 runners / 1", f"{two / one:.2f}x", ">= 1.6x")
     t.add_row(

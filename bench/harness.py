@@ -12,11 +12,13 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.envelope import decode
 from contracts.snapshot import ManifestEntry, SnapshotManifest, digest_bytes
 from contracts.topics import Topics
+from headrace.stack.process import Child
 from headrace.stack.supervisor import StackOptions, Supervisor
 
 __all__ = ["BenchStack", "chain", "fan_out"]
@@ -125,6 +127,34 @@ class BenchStack:
                         return run_id, time.perf_counter() - t0
                     if ev.type in ("headrace.run.failed.v1", "headrace.run.canceled.v1"):
                         raise RuntimeError(f"bench run {run_id} ended {ev.type}")
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by each component (its waited-for children included, so a
+        runner's figure covers the step processes it started)."""
+        comps: dict[str, Child | None] = {
+            "postgres": self.sup.postgres.child,
+            "broker": self.sup.broker.child,
+        }
+        comps.update({c.name.split("-")[0]: c for c in self.sup.services})
+        out: dict[str, float] = {}
+        for name, child in comps.items():
+            total = 0.0
+            procs: list[Child | None] = [
+                c for c in self.sup.services if c.name.split("-")[0] == name
+            ] or [child]
+            for proc in procs:
+                if proc is None or proc.pid is None:
+                    continue
+                try:
+                    p = psutil.Process(proc.pid)
+                    family = [p, *p.children(recursive=True)] if name == "postgres" else [p]
+                    for member in family:
+                        t = member.cpu_times()
+                        total += t.user + t.system + t.children_user + t.children_system
+                except psutil.NoSuchProcess:
+                    continue
+            out[name] = total
+        return out
 
     async def phase_breakdown(self, run_id: str) -> dict[str, float]:
         """Median milliseconds per step spent in each phase, from the database's timestamps."""

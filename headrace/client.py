@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from headrace.errors import ApiError, NotFoundError, PipelineValidationError
+from headrace.errors import ApiError, ApiUnavailableError, NotFoundError, PipelineValidationError
 
 __all__ = ["ApiClient"]
 
@@ -37,15 +37,27 @@ class ApiClient:
             raise NotFoundError(404, str(detail))
         raise ApiError(response.status_code, str(detail))
 
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request; a transport failure is an ``ApiUnavailableError``, not an httpx one."""
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ApiUnavailableError(
+                f"cannot reach the headrace API at {self.base_url} "
+                f"({type(exc).__name__}: {exc}); start the stack with `headrace up` (check "
+                "it with `headrace status`), or fix api_url in the workspace config"
+            ) from exc
+        return self._check(response)
+
     def get(self, path: str, **params: Any) -> Any:
         query = {k: v for k, v in params.items() if v is not None}
-        return self._check(self._http.get(path, params=query)).json()
+        return self._send("GET", path, params=query).json()
 
     def get_bytes(self, path: str) -> bytes:
-        return self._check(self._http.get(path)).content
+        return self._send("GET", path).content
 
     def post(self, path: str, body: Any) -> Any:
-        return self._check(self._http.post(path, json=body)).json()
+        return self._send("POST", path, json=body).json()
 
     def put_bytes(self, path: str, data: bytes, **params: Any) -> Any:
-        return self._check(self._http.put(path, content=data, params=params)).json()
+        return self._send("PUT", path, content=data, params=params).json()

@@ -4,6 +4,7 @@ Hierarchy::
 
     HeadraceError                 root: everything the SDK raises on purpose
     ├── ConfigError               no workspace config found
+    ├── ApiUnavailableError       the API cannot be reached (stack not started, wrong URL)
     ├── ApiError                  the API answered with an error (status, message)
     │   ├── NotFoundError         404: unknown run, step, datastore, ...
     │   └── PipelineValidationError   422: the pipeline cannot run; ``problems`` lists why
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 __all__ = [
     "ApiError",
+    "ApiUnavailableError",
     "ConfigError",
     "HeadraceError",
     "NotFoundError",
@@ -28,6 +30,10 @@ class HeadraceError(Exception):
 
 class ConfigError(HeadraceError):
     """No workspace configuration could be found."""
+
+
+class ApiUnavailableError(HeadraceError):
+    """The API could not be reached at all; the message says how to start the stack."""
 
 
 class ApiError(HeadraceError):

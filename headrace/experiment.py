@@ -12,9 +12,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from contracts.snapshot import safe_relative_path
 from contracts.spec import ParameterValue
 from headrace.errors import SnapshotError
 from headrace.snapshot import snapshot_directory, upload_snapshot
+from headrace.steps import spec_step_name
 
 if TYPE_CHECKING:
     from headrace.pipeline_model import Pipeline
@@ -93,7 +95,8 @@ class PortDataReference:
         dest = Path(local_path)
         client = self.step.run.workspace.client
         for f in self.files:
-            out = dest / f["path"]
+            # The listing comes from the server: never write outside ``local_path``.
+            out = dest / safe_relative_path(str(f["path"]))
             if out.exists() and not overwrite:
                 continue
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -173,8 +176,10 @@ class PipelineRun:
         return [StepRun(self, s) for s in self.get_details()["steps"]]
 
     def find_step_run(self, name: str) -> StepRun:
+        """The step called ``name`` (the name given in the SDK, or its sanitised form)."""
+        wanted = {name, spec_step_name(name)}
         for step in self.get_steps():
-            if step.name == name:
+            if step.name in wanted:
                 return step
         raise KeyError(f"run {self.id} has no step {name!r}")
 

@@ -165,7 +165,16 @@ class _Walker:
     def _fail(self, rel: str, what: str) -> SnapshotError:
         return SnapshotError(f"cannot snapshot {self.root}: {rel} {what}")
 
-    def walk(self, directory: Path, rel_dir: str, rules: list[_IgnoreRules]) -> None:
+    def walk(
+        self,
+        directory: Path,
+        rel_dir: str,
+        rules: list[_IgnoreRules],
+        ancestors: frozenset[Path] = frozenset(),
+    ) -> None:
+        """Walk ``directory`` (a real path) shown as ``rel_dir``; ``ancestors`` are the real
+        paths of the directories above it, to detect symlink loops."""
+        ancestors = ancestors | {directory}
         own = _load_rules(directory, rel_dir)
         if own is not None:
             rules = [*rules, own]
@@ -174,9 +183,16 @@ class _Walker:
         except OSError as exc:
             raise self._fail(rel_dir or ".", f"cannot be listed ({exc})") from exc
         for entry in entries:
-            self._entry(entry, f"{rel_dir}/{entry.name}" if rel_dir else entry.name, rules)
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            self._entry(entry, rel, rules, ancestors)
 
-    def _entry(self, entry: os.DirEntry[str], rel: str, rules: list[_IgnoreRules]) -> None:
+    def _entry(
+        self,
+        entry: os.DirEntry[str],
+        rel: str,
+        rules: list[_IgnoreRules],
+        ancestors: frozenset[Path],
+    ) -> None:
         if entry.name in ALWAYS_EXCLUDED:
             suffix = "/" if entry.is_dir() else ""
             self.excluded.append(ExcludedEntry(rel + suffix, "always excluded"))
@@ -205,9 +221,9 @@ class _Walker:
                 "into the directory, or add the link to .headraceignore",
             )
         if is_dir:
-            if is_link and (real == self.root or path.parent.resolve().is_relative_to(real)):
+            if real in ancestors:
                 raise self._fail(rel, f"is a symlink to {real}, one of its own parents (a loop)")
-            self.walk(real, rel, rules)
+            self.walk(real, rel, rules, ancestors)
         elif stat.S_ISREG(info.st_mode):
             self._file(real, rel, info)
         else:

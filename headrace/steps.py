@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,19 @@ from headrace.compute import ComputeTarget
 from headrace.datarefs import DataReference, PipelineData
 from headrace.pipeline_model import PipelineParameter
 
-__all__ = ["PythonScriptStep"]
+__all__ = ["PythonScriptStep", "spec_step_name"]
+
+
+def spec_step_name(name: str) -> str:
+    """A valid spec step name close to ``name``: ``"Hello World"`` -> ``"Hello_World"``.
+
+    Why: Azure ML accepts any display name (the seed names a step "Hello World"), while the
+    spec's names are identifiers; ported code must not fail on a space.
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9_.\-]", "_", name.strip()) or "step"
+    if not re.match(r"[A-Za-z0-9_]", cleaned):
+        cleaned = "_" + cleaned
+    return cleaned[:128]
 
 
 class PythonScriptStep:
@@ -111,7 +124,7 @@ class PythonScriptStep:
             else:
                 inputs.append(PipelineDataInput(name=i.name, mode=i.mode))
         return StepSpec(
-            name=self.name,
+            name=spec_step_name(self.name),
             script_name=self.script_name,
             snapshot=snapshot,
             arguments=args,

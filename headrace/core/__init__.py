@@ -1,9 +1,33 @@
-"""``azureml.core`` names, for porting by changing the import prefix."""
+"""``azureml.core`` names, for porting by changing the import prefix.
 
-from headrace.compute import ComputeTarget
-from headrace.datastore import Datastore
-from headrace.experiment import Experiment
-from headrace.run_context import Run
-from headrace.workspace import Workspace
+Lazy like ``headrace`` itself: step scripts ported from Azure ML do
+``from headrace.core import Run``, which must not import the HTTP and model machinery.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["ComputeTarget", "Datastore", "Experiment", "Run", "Workspace"]
+
+_WHERE = {
+    "ComputeTarget": "headrace.compute",
+    "Datastore": "headrace.datastore",
+    "Experiment": "headrace.experiment",
+    "Run": "headrace.run_context",
+    "Workspace": "headrace.workspace",
+}
+
+if TYPE_CHECKING:
+    from headrace.compute import ComputeTarget
+    from headrace.datastore import Datastore
+    from headrace.experiment import Experiment
+    from headrace.run_context import Run
+    from headrace.workspace import Workspace
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'headrace.core' has no attribute {name!r}")

@@ -237,6 +237,12 @@ class Supervisor:
         """Restart services that exit unexpectedly, until asked to stop."""
         next_try: dict[str, float] = {}
         while not self._stop.wait(0.5):
+            if not self.broker.child.alive():
+                # The embedded broker keeps everything in memory: it comes back empty, so the
+                # topics are created again; services re-send what was lost (watchdog, relay).
+                _log.warning("stack.broker_restarted")
+                self.broker.start()
+                self._prepare()
             for child in self.services:
                 if child.alive():
                     continue

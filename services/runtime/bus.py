@@ -59,6 +59,8 @@ def is_transient(exc: BaseException) -> bool:
             asyncio.TimeoutError,
             asyncpg.PostgresConnectionError,
             asyncpg.InterfaceError,
+            # the server is starting, shutting down or terminated our session
+            asyncpg.exceptions.OperatorInterventionError,
             asyncpg.SerializationError,
             asyncpg.DeadlockDetectedError,
             KafkaConnectionError,

@@ -13,14 +13,22 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Self
 
 import asyncpg
 import structlog
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from contracts.topics import Topics
-from services.runtime.bus import Consumer, DeadLetters, Producer, Subscription, ensure_topics
+from services.runtime.bus import (
+    Consumer,
+    DeadLetters,
+    Producer,
+    Subscription,
+    ensure_topics,
+    is_transient,
+)
 from services.runtime.db import create_pool, migrate
 from services.runtime.errors import LifecycleError
 from services.runtime.logging import configure_logging
@@ -100,27 +108,59 @@ class Service:
         self._state = "starting"
         self._started_at = time.monotonic()
         s = self.settings
-        await migrate(s.database_url)
-        self._pool = await create_pool(s.database_url, max_size=s.db_pool_max)
-        await ensure_topics(s, self.compute_targets())
-        self._producer = Producer(s.kafka_bootstrap, client_id=self.instance_id)
-        await self._producer.start()
-        self._outbox = Outbox(self._pool, self._producer, self.topics, source=f"/{self.name}")
+        await self._retrying(self._connect)
         await self.on_start()
         for sub in await self.subscriptions():
             consumer = Consumer(
                 s,
                 sub,
-                DeadLetters(self._producer, self.topics, sub.group),
+                DeadLetters(self.producer, self.topics, sub.group),
                 client_id=self.instance_id,
             )
-            await consumer.start()
+            await self._retrying(consumer.start)
             self._consumers.append(consumer)
         self._consumer_tasks = [asyncio.create_task(c.run()) for c in self._consumers]
-        self.spawn(self._outbox.run_relay())
-        self.spawn(self._outbox.run_cleaner())
+        self.spawn(self.outbox.run_relay())
+        self.spawn(self.outbox.run_cleaner())
         self._state = "running"
         _log.info("service.started", service=self.name, instance=self.instance_id)
+
+    async def _retrying(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Run a start-up step, retrying transient failures up to ``start_timeout_seconds``."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_delay(self.settings.start_timeout_seconds),
+            wait=wait_exponential(multiplier=0.2, max=3),
+            before_sleep=lambda rs: _log.warning(
+                "service.start_retry",
+                service=self.name,
+                error=str(rs.outcome.exception()) if rs.outcome else None,
+            ),
+            reraise=True,
+        ):
+            with attempt:
+                await step()
+
+    async def _connect(self) -> None:
+        """Database (migrated), topics, producer: what must answer before consuming starts.
+
+        Retried as a whole on transient errors: a service restarted while the broker or the
+        database is itself restarting waits for them rather than exiting.
+        """
+        s = self.settings
+        await migrate(s.database_url)
+        if self._pool is None:
+            self._pool = await create_pool(s.database_url, max_size=s.db_pool_max)
+        await ensure_topics(s, self.compute_targets())
+        if self._producer is None:
+            producer = Producer(s.kafka_bootstrap, client_id=self.instance_id)
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        self._outbox = Outbox(self._pool, self._producer, self.topics, source=f"/{self.name}")
 
     async def stop(self, grace: float = 10.0) -> None:
         """Drain and close; calling it again (or before start) does nothing."""

@@ -45,6 +45,8 @@ class RuntimeSettings(BaseSettings):
     #: this rate.
     consumer_fetch_max_wait_ms: int = Field(default=5, ge=0)
     db_pool_max: int = 4
+    #: how long a starting service waits for the broker and the database to answer
+    start_timeout_seconds: float = Field(default=120.0, gt=0)
 
     @property
     def scratch(self) -> Path:

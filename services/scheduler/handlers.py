@@ -133,10 +133,9 @@ class SchedulerHandlers:
         """End the run once no step can make progress any more."""
         if run.status != "Running":
             return
-        statuses = await store.step_statuses(tx.conn, run.run_id)
-        if any(s not in store.TERMINAL_STEP for s in statuses.values()):
+        active, failed = await store.progress(tx.conn, run.run_id)
+        if active:
             return
-        failed = sorted(n for n, s in statuses.items() if s == "Failed")
         if not failed:
             await store.finish_run(tx.conn, run.run_id, "Completed")
             tx.emit(ev.RunCompleted(run_id=run.run_id, experiment=run.experiment))

@@ -17,7 +17,6 @@ from contracts.spec import PipelineSpec, step_dependencies
 
 __all__ = [
     "ACTIVE",
-    "TERMINAL_STEP",
     "RunRow",
     "Stalled",
     "StepRow",
@@ -33,6 +32,7 @@ __all__ = [
     "mark_environment",
     "mark_snapshot",
     "outputs_by_name",
+    "progress",
     "ready_states",
     "releasable_steps",
     "release_downstream",
@@ -40,13 +40,11 @@ __all__ = [
     "skip_downstream",
     "stalled",
     "step",
-    "step_statuses",
     "update_step",
     "upsert_run_running",
 ]
 
 ACTIVE = ("Queued", "Running")
-TERMINAL_STEP = frozenset({"Completed", "Failed", "Skipped", "Canceled"})
 
 
 @dataclass(frozen=True)
@@ -261,9 +259,17 @@ async def release_downstream(conn: asyncpg.Connection, run_id: str, name: str) -
     )
 
 
-async def step_statuses(conn: asyncpg.Connection, run_id: str) -> dict[str, str]:
-    rows = await conn.fetch("SELECT name, status FROM steps WHERE run_id = $1", run_id)
-    return {r["name"]: r["status"] for r in rows}
+async def progress(conn: asyncpg.Connection, run_id: str) -> tuple[int, list[str]]:
+    """(steps not yet finished, names of failed steps) of a run."""
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE status NOT IN"
+        "  ('Completed', 'Failed', 'Skipped', 'Canceled')) AS active,"
+        " coalesce(array_agg(name ORDER BY name) FILTER (WHERE status = 'Failed'), '{}')"
+        "  AS failed FROM steps WHERE run_id = $1",
+        run_id,
+    )
+    assert row is not None  # an aggregate always returns a row
+    return int(row["active"]), list(row["failed"])
 
 
 async def insert_outputs(

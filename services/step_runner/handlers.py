@@ -36,6 +36,9 @@ __all__ = ["StepRunnerHandlers", "build_argv", "step_environment"]
 
 _log = structlog.get_logger("headrace.step_runner")
 
+#: the stdlib-only shim every step starts through (see its docstring)
+BOOT = Path(__file__).with_name("boot.py")
+
 #: variables of the service that a user's script must not see (connection strings)
 _PRIVATE_PREFIXES = ("HEADRACE_DATABASE", "HEADRACE_KAFKA")
 
@@ -43,7 +46,7 @@ _PRIVATE_PREFIXES = ("HEADRACE_DATABASE", "HEADRACE_KAFKA")
 def build_argv(python: str, script: Path, event: ev.StepDispatched, adir: AttemptDir) -> list[str]:
     """The step's command line: interpreter, script, arguments with paths substituted."""
     inputs = {i.name: i.local_path for i in event.inputs}
-    argv = [python, "-m", "services.step_runner.boot", str(adir.lease), str(script)]
+    argv = [python, str(BOOT), str(adir.lease), str(script)]
     for arg in event.arguments:
         kind, value = arg.get("kind"), arg.get("value") or arg.get("name", "")
         if kind == "literal":

@@ -103,3 +103,16 @@ def test_upload_sends_only_missing_blobs(tmp_path: Path) -> None:
     assert puts == [new_digest, snap.digest]
     assert sent == len("new") + len(snap.manifest.canonical_bytes())
     assert json.loads(snap.manifest.canonical_bytes())["version"] == 1
+
+
+def test_symlink_loops_are_rejected(tmp_path: Path) -> None:
+    """Links leading back to a directory being walked (directly or via a sibling) fail."""
+    src = tree(tmp_path / "src", {"a/x.py": ""})
+    (src / "a" / "back").symlink_to(src, target_is_directory=True)
+    with pytest.raises(SnapshotError, match="loop"):
+        snapshot_directory(src)
+    other = tree(tmp_path / "other", {"a/x.py": "", "b/y.py": ""})
+    (other / "a" / "to_b").symlink_to(other / "b", target_is_directory=True)
+    (other / "b" / "to_a").symlink_to(other / "a", target_is_directory=True)
+    with pytest.raises(SnapshotError, match="loop"):
+        snapshot_directory(other)

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from services.step_runner.handlers import BOOT
+
 SCRIPT = """
 import subprocess, sys, time, pathlib
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -27,8 +29,7 @@ def _start(tmp_path: Path, lease_in: float) -> tuple[subprocess.Popen[bytes], Pa
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "services.step_runner.boot",
+            str(BOOT),
             str(lease),
             str(script),
             str(pidfile),

@@ -1,0 +1,59 @@
+"""SDK errors a user meets: an unreachable API, seed-style step names, hostile listings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from headrace import Experiment, Pipeline, PythonScriptStep
+from headrace.client import ApiClient
+from headrace.errors import ApiUnavailableError, HeadraceError
+from headrace.experiment import PipelineRun, PortDataReference, StepRun
+from headrace.workspace import Workspace
+
+
+def _workspace(handler: Any) -> Workspace:
+    client = ApiClient("http://api", transport=httpx.MockTransport(handler))
+    return Workspace("local", "http://api", client=client)
+
+
+def test_unreachable_api_is_a_headrace_error_saying_how_to_start() -> None:
+    """A refused connection raises ApiUnavailableError pointing at `headrace up`."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    ws = _workspace(refuse)
+    with pytest.raises(ApiUnavailableError, match="headrace up") as info:
+        ws.get_default_datastore()
+    assert isinstance(info.value, HeadraceError)
+
+
+def test_display_names_with_spaces_become_valid_step_names(tmp_path: Path) -> None:
+    """The seed's ``name="Hello World"`` submits as ``Hello_World`` and is found by either."""
+    (tmp_path / "hello_world.py").write_text("")
+    step = PythonScriptStep(
+        script_name="hello_world.py", name="Hello World", source_directory=tmp_path
+    )
+    ws = _workspace(lambda r: httpx.Response(404, json={"detail": "unused"}))
+    spec = Pipeline(ws, [step]).to_spec({str(step.source_path): "sha256:" + "0" * 64})
+    assert spec.steps[0].name == "Hello_World"
+    assert step.name == "Hello World"
+
+    detail = {"run_id": "r", "status": "Completed", "steps": [{"name": "Hello_World"}]}
+    run = PipelineRun(Experiment(_workspace(lambda r: httpx.Response(200, json=detail)), "e"), "r")
+    assert run.find_step_run("Hello World").name == "Hello_World"
+
+
+def test_output_files_cannot_be_written_outside_the_target(tmp_path: Path) -> None:
+    """A listed file path escaping ``local_path`` is refused instead of written."""
+    listing = {"datastore": "d", "path": "p", "files": [{"path": "../escape.txt", "size": 1}]}
+    ws = _workspace(lambda r: httpx.Response(200, json=listing))
+    run = PipelineRun(Experiment(ws, "e"), "r")
+    port = PortDataReference(StepRun(run, {"name": "s"}), "out")
+    with pytest.raises(ValueError, match="must not contain"):
+        port.download(tmp_path / "out")
+    assert not (tmp_path / "escape.txt").exists()
