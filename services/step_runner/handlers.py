@@ -13,7 +13,6 @@ import contextlib
 import os
 import shutil
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Literal
@@ -30,23 +29,21 @@ from services.runtime.snapshots import materialise
 from services.runtime.storage import ObjectStore, default_datastore, open_datastore
 from services.step_runner import store
 from services.step_runner.errors import StepStartError
+from services.step_runner.launcher import Launcher, StepProcess
 from services.step_runner.settings import StepRunnerSettings
 
 __all__ = ["StepRunnerHandlers", "build_argv", "step_environment"]
 
 _log = structlog.get_logger("headrace.step_runner")
 
-#: the stdlib-only shim every step starts through (see its docstring)
-BOOT = Path(__file__).with_name("boot.py")
-
 #: variables of the service that a user's script must not see (connection strings)
 _PRIVATE_PREFIXES = ("HEADRACE_DATABASE", "HEADRACE_KAFKA")
 
 
-def build_argv(python: str, script: Path, event: ev.StepDispatched, adir: AttemptDir) -> list[str]:
-    """The step's command line: interpreter, script, arguments with paths substituted."""
+def build_argv(script: Path, event: ev.StepDispatched, adir: AttemptDir) -> list[str]:
+    """The boot shim's arguments: lease file, script, arguments with paths substituted."""
     inputs = {i.name: i.local_path for i in event.inputs}
-    argv = [python, str(BOOT), str(adir.lease), str(script)]
+    argv = [str(adir.lease), str(script)]
     for arg in event.arguments:
         kind, value = arg.get("kind"), arg.get("value") or arg.get("name", "")
         if kind == "literal":
@@ -88,11 +85,13 @@ def _tail(path: Path, size: int) -> str:
 
 
 class StepRunnerHandlers:
-    def __init__(self, settings: StepRunnerSettings, delivery: Delivery) -> None:
+    def __init__(
+        self, settings: StepRunnerSettings, delivery: Delivery, launcher: Launcher
+    ) -> None:
         self.settings = settings
         self.delivery = delivery
+        self.launcher = launcher
         self._store: ObjectStore | None = None
-        self.current: asyncio.subprocess.Process | None = None
 
     async def _datastore(self) -> ObjectStore:
         if self._store is None:
@@ -111,10 +110,10 @@ class StepRunnerHandlers:
             raise StepStartError(f"script {event.script_name!r} is outside the source directory")
         if not script.is_file():
             raise StepStartError(f"script {event.script_name!r} is not in the snapshot")
-        return build_argv(sys.executable, script, event, adir)
+        return build_argv(script, event, adir)
 
     async def _supervise(
-        self, event: ev.StepDispatched, proc: asyncio.subprocess.Process
+        self, event: ev.StepDispatched, proc: StepProcess
     ) -> tuple[str, int | None, str | None]:
         """Wait for the process while renewing the lease; kill its group on timeout, fence or
         cancel. Returns (outcome, exit code, error)."""
@@ -199,15 +198,9 @@ class StepRunnerHandlers:
         outcome = "error"
         try:
             argv = await self._prepare(event, adir)
-            with adir.stdout.open("wb") as out, adir.stderr.open("wb") as err:
-                proc = await asyncio.create_subprocess_exec(
-                    *argv,
-                    cwd=adir.workdir,
-                    stdout=out,
-                    stderr=err,
-                    env=step_environment(event, adir),
-                    start_new_session=True,
-                )
+            proc = await self.launcher.launch(
+                argv, adir.workdir, step_environment(event, adir), adir.stdout, adir.stderr
+            )
             async with self.delivery.transaction(None) as tx:
                 tx.emit(
                     ev.StepAttemptStarted(

@@ -6,6 +6,7 @@ from contracts import events as ev
 from services.runtime.bus import Subscription
 from services.runtime.service import Service
 from services.step_runner.handlers import StepRunnerHandlers
+from services.step_runner.launcher import ExecLauncher, ForkServerLauncher, Launcher
 from services.step_runner.settings import StepRunnerSettings
 
 __all__ = ["StepRunnerService"]
@@ -20,13 +21,21 @@ class StepRunnerService(Service):
         super().__init__(settings, instance_id=instance_id or settings.runner_id)
         self.runner_settings = settings
 
+    async def on_start(self) -> None:
+        self.launcher: Launcher = (
+            ForkServerLauncher() if self.runner_settings.forkserver else ExecLauncher()
+        )
+
+    async def on_stop(self) -> None:
+        await self.launcher.close()
+
     def compute_targets(self) -> list[str]:
         return [self.runner_settings.compute_target]
 
     async def subscriptions(self) -> list[Subscription]:
         target = self.runner_settings.compute_target
         group = f"runner-{target}"
-        h = StepRunnerHandlers(self.runner_settings, self.delivery(group))
+        h = StepRunnerHandlers(self.runner_settings, self.delivery(group), self.launcher)
         return [
             Subscription(
                 group=group,

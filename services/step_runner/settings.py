@@ -25,5 +25,7 @@ class StepRunnerSettings(RuntimeSettings):
     stderr_tail_bytes: int = 2000
     #: how long a claim stays valid without a heartbeat; the scheduler re-dispatches after it
     lease_seconds: float = Field(default=15.0, gt=0)
+    #: start steps by forking a warm launcher (True) or a fresh interpreter each (False)
+    forkserver: bool = True
     #: how often the lease is renewed (and cancellation noticed)
     heartbeat_seconds: float = Field(default=1.0, gt=0)

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from services.step_runner.handlers import BOOT
+from services.step_runner.launcher import BOOT
 
 SCRIPT = """
 import subprocess, sys, time, pathlib
