@@ -74,14 +74,20 @@ async def main() -> dict[str, Any]:
                     snap = await stack.upload({"noop.py": b""})
                     await stack.run(fan_out(snap, 4))
                     walls = []
+                    cpu0 = stack.cpu_seconds()
                     for i in range(REPS):
                         console.log(f"fan-out {runners} runner(s) {i + 1}/{REPS}")
                         walls.append((await stack.run(fan_out(snap, FAN_STEPS)))[1])
+                    cpu1 = stack.cpu_seconds()
             wall = statistics.median(walls)
+            steps_run = REPS * (FAN_STEPS + 1)
             out["fan_out"][str(runners)] = {
                 "steps": FAN_STEPS + 1,
                 "wall_s": wall,
                 "steps_per_s": (FAN_STEPS + 1) / wall,
+                "cpu_ms_per_step": {
+                    k: round((cpu1[k] - cpu0.get(k, 0.0)) / steps_run * 1000, 2) for k in cpu1
+                },
             }
     floor = out["floor"]
     out["chain"]["floor_ms_per_step"] = (

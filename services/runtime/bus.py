@@ -196,6 +196,9 @@ class Consumer:
         )
         self.handled = 0
         self.dead_lettered = 0
+        self._empty_polls = 0
+        self._busy_wait_ms = settings.consumer_fetch_max_wait_ms
+        self._idle_wait_ms = max(settings.consumer_idle_fetch_wait_ms, self._busy_wait_ms)
 
     async def start(self) -> None:
         await self._consumer.start()
@@ -218,10 +221,32 @@ class Consumer:
                 _log.warning("bus.fetch_failed", group=self._sub.group, error=str(exc))
                 await asyncio.sleep(0.5)
                 continue
+            self._adapt_fetch_wait(bool(batch))
             for tp, records in batch.items():
                 for record in records:
                     await self._process(record)
                 await self._commit(tp, records[-1].offset + 1)
+
+    def _adapt_fetch_wait(self, got_data: bool) -> None:
+        """Poll fast while busy, slowly once idle for a while.
+
+        Why: the embedded broker holds every empty fetch for the full max-wait, so that wait
+        bounds each hop's latency (keep it short while messages flow) while a dozen idle
+        consumers polling every few milliseconds cost the broker more CPU than the work itself.
+        After ~1 s without messages the wait grows to ``consumer_idle_fetch_wait_ms``; the first
+        message brings it back. aiokafka fixes the wait at construction, so this adjusts its
+        fetcher; without that attribute it does nothing.
+        """
+        fetcher = getattr(self._consumer, "_fetcher", None)
+        if fetcher is None or not hasattr(fetcher, "_fetch_max_wait_ms"):
+            return
+        if got_data:
+            self._empty_polls = 0
+            fetcher._fetch_max_wait_ms = self._busy_wait_ms
+        else:
+            self._empty_polls += 1
+            if self._empty_polls == 5:
+                fetcher._fetch_max_wait_ms = self._idle_wait_ms
 
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
         try:

@@ -44,6 +44,8 @@ class RuntimeSettings(BaseSettings):
     #: long even when data arrives, so it bounds every hop's latency; idle consumers poll at
     #: this rate.
     consumer_fetch_max_wait_ms: int = Field(default=5, ge=0)
+    #: the fetch wait of a consumer idle for about a second (see ``Consumer``)
+    consumer_idle_fetch_wait_ms: int = Field(default=100, ge=0)
     db_pool_max: int = 4
     #: how long a starting service waits for the broker and the database to answer
     start_timeout_seconds: float = Field(default=120.0, gt=0)
