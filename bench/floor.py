@@ -39,16 +39,22 @@ async def broker_round_trip_ms(bootstrap: str, samples: int = 200) -> float:
 
 
 async def commit_ms(database_url: str, samples: int = 200) -> float:
-    """Median time of a one-row INSERT transaction, commit included."""
+    """Median time of a one-row INSERT transaction, commit included.
+
+    A regular table (not TEMP, which skips the write-ahead log) so the commit costs what the
+    services' commits cost.
+    """
+    table = f"bench_floor_{uuid.uuid4().hex[:8]}"
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute("CREATE TEMP TABLE bench_floor (id bigserial, v text)")
+        await conn.execute(f"CREATE TABLE {table} (id bigserial, v text)")
         times = []
         for _ in range(samples):
             t0 = time.perf_counter()
             async with conn.transaction():
-                await conn.execute("INSERT INTO bench_floor (v) VALUES ($1)", "x")
+                await conn.execute(f"INSERT INTO {table} (v) VALUES ($1)", "x")
             times.append((time.perf_counter() - t0) * 1000)
         return statistics.median(times)
     finally:
+        await conn.execute(f"DROP TABLE IF EXISTS {table}")
         await conn.close()

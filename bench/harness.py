@@ -24,7 +24,7 @@ from headrace.stack.supervisor import StackOptions, Supervisor
 __all__ = ["BenchStack", "chain", "fan_out"]
 
 
-def chain(snapshot: str, n: int) -> dict[str, Any]:
+def chain(snapshot: str, n: int, *, allow_reuse: bool = False) -> dict[str, Any]:
     """``n`` no-op steps, each consuming the previous one's output."""
     steps = []
     for i in range(n):
@@ -32,7 +32,7 @@ def chain(snapshot: str, n: int) -> dict[str, Any]:
             "name": f"s{i:03d}",
             "script_name": "noop.py",
             "snapshot": snapshot,
-            "allow_reuse": False,
+            "allow_reuse": allow_reuse,
             "outputs": [{"name": f"d{i}"}],
         }
         if i:

@@ -49,6 +49,7 @@ __all__ = [
     "StepDispatched",
     "StepFailed",
     "StepRetrying",
+    "StepReused",
     "StepStarted",
     "UploadedOutput",
     "event_class",
@@ -358,6 +359,17 @@ class StepRetrying(_StepEvent):
     reason: str
 
 
+class StepReused(_StepEvent):
+    """The step was not run: an earlier step with the same fingerprint provided its outputs."""
+
+    type = "headrace.step.reused.v1"
+    public = True
+    source_run_id: str
+    source_step: str
+    fingerprint: str
+    outputs: list[UploadedOutput]
+
+
 class StepCanceled(_StepEvent):
     """The step was canceled with its run; a running script was killed."""
 
@@ -415,6 +427,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     StepCompleted,
     StepFailed,
     StepRetrying,
+    StepReused,
     StepCanceled,
     RunCompleted,
     RunFailed,

@@ -28,6 +28,10 @@ __all__ = ["app", "main"]
 app = typer.Typer(help="headrace: ML pipelines on Kafka and PostgreSQL.", no_args_is_help=True)
 runs_app = typer.Typer(help="Inspect and cancel runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
+steps_app = typer.Typer(help="Inspect steps.", no_args_is_help=True)
+app.add_typer(steps_app, name="steps")
+cache_app = typer.Typer(help="Reusable step results.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
 console = Console()
 
 
@@ -222,6 +226,53 @@ def runs_cancel(run_id: str, reason: Annotated[str, typer.Option()] = "") -> Non
         r = api.post(f"/api/v1/runs/{run_id}/cancel", json={"reason": reason})
         _fail(r)
     console.print(f"run {run_id}: cancel requested")
+
+
+@steps_app.command("why-not-reused")
+def steps_why_not_reused(run_id: str, step: str) -> None:
+    """How the step's fingerprint differs from the closest earlier one, field by field."""
+    with _api() as api:
+        r = api.get(f"/api/v1/runs/{run_id}/steps/{step}/reuse")
+        _fail(r)
+    info = r.json()
+    if info["reused_from"]:
+        src = info["reused_from"]
+        console.print(f"step {step} was reused from run {src['run_id']} step {src['step']}")
+        return
+    if info["closest"] is None:
+        console.print(f"step {step} ran: no earlier step of that name to reuse")
+        return
+    c = info["closest"]
+    console.print(f"step {step} ran; closest earlier: run {c['run_id']} (differences below)")
+    table = Table("field", "now", "before")
+    for d in info["differences"]:
+        table.add_row(d["field"], str(d["now"])[:60], str(d["before"])[:60])
+    console.print(table)
+
+
+@cache_app.command("list")
+def cache_list(limit: Annotated[int, typer.Option()] = 50) -> None:
+    """Reusable step results, newest first."""
+    with _api() as api:
+        r = api.get("/api/v1/cache", params={"limit": limit})
+        _fail(r)
+    table = Table("fingerprint", "run", "step", "created")
+    for e in r.json():
+        table.add_row(e["fingerprint"][:19], e["run_id"], e["step"], e["created_at"])
+    console.print(table)
+
+
+@cache_app.command("evict")
+def cache_evict(
+    fingerprint: Annotated[str | None, typer.Option()] = None,
+    run_id: Annotated[str | None, typer.Option("--run")] = None,
+) -> None:
+    """Forget reusable results so their steps run again."""
+    params = {k: v for k, v in (("fingerprint", fingerprint), ("run_id", run_id)) if v}
+    with _api() as api:
+        r = api.delete("/api/v1/cache", params=params)
+        _fail(r)
+    console.print(f"evicted {r.json()['evicted']} entr{'y' if r.json()['evicted'] == 1 else 'ies'}")
 
 
 def main() -> None:

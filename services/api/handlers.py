@@ -146,7 +146,7 @@ async def put_object(
 @router.get("/datastores/{name}/objects")
 async def list_objects(name: str, request: Request, prefix: str = "") -> list[dict[str, Any]]:
     ds = await _ctx(request).datastore(name)
-    return [{"path": p, "size": s} for p, s in await ds.list(_key(prefix) if prefix else "")]
+    return [{"path": p, "size": s} for p, s in await ds.listing(_key(prefix) if prefix else "")]
 
 
 @router.get("/datastores/{name}/objects/{path:path}")
@@ -331,7 +331,7 @@ async def _output(ctx: ApiContext, run_id: str, step: str, name: str) -> tuple[O
 @router.get("/runs/{run_id}/steps/{step}/outputs/{name}")
 async def get_output(run_id: str, step: str, name: str, request: Request) -> dict[str, Any]:
     ds, path = await _output(_ctx(request), run_id, step, name)
-    files = [{"path": key[len(path) + 1 :], "size": size} for key, size in await ds.list(path)]
+    files = [{"path": key[len(path) + 1 :], "size": size} for key, size in await ds.listing(path)]
     return {"datastore": ds.name, "path": path, "files": files}
 
 
@@ -344,6 +344,77 @@ async def get_output_file(
     if not await ds.exists(key):
         raise NotFound(f"output {name!r} of step {step!r} has no file {file!r}")
     return Response(await ds.get(key), media_type="application/octet-stream")
+
+
+def _flatten(doc: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(doc, dict):
+        out: dict[str, Any] = {}
+        for k, v in doc.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: doc}
+
+
+def fingerprint_diff(now: dict[str, Any], before: dict[str, Any]) -> list[dict[str, Any]]:
+    """Field-by-field differences between two fingerprint documents."""
+    a, b = _flatten(now), _flatten(before)
+    return [
+        {"field": k, "now": a.get(k), "before": b.get(k)}
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k)
+    ]
+
+
+@router.get("/runs/{run_id}/steps/{step}/reuse")
+async def why_not_reused(run_id: str, step: str, request: Request) -> dict[str, Any]:
+    """The step's fingerprint and, against the closest earlier one, what differs."""
+    ctx = _ctx(request)
+    row = await store.fingerprint_of(ctx.pool, run_id, step)
+    if row is None or row["fingerprint_doc"] is None:
+        raise NotFound(f"step {step!r} of run {run_id!r} has no fingerprint (not released yet)")
+    doc = row["fingerprint_doc"]
+    reused = (
+        {"run_id": row["reused_from_run"], "step": row["reused_from_step"]}
+        if row["reused_from_run"]
+        else None
+    )
+    closest: dict[str, Any] | None = None
+    diff: list[dict[str, Any]] = []
+    for cand in await store.earlier_fingerprints(ctx.pool, run_id, step):
+        d = fingerprint_diff(doc, cand["fingerprint_doc"])
+        if closest is None or len(d) < len(diff):
+            closest = {
+                "run_id": cand["run_id"],
+                "step": cand["name"],
+                "fingerprint": cand["fingerprint"],
+            }
+            diff = d
+    return {
+        "run_id": run_id,
+        "step": step,
+        "fingerprint": row["fingerprint"],
+        "reused_from": reused,
+        "closest": closest,
+        "differences": diff,
+    }
+
+
+@router.get("/cache")
+async def list_cache(
+    request: Request, limit: int = Query(100, ge=1, le=10000)
+) -> list[dict[str, Any]]:
+    """Reusable step results, newest first."""
+    return await store.cache_entries(_ctx(request).pool, limit)
+
+
+@router.delete("/cache")
+async def evict_cache(
+    request: Request, fingerprint: str | None = None, run_id: str | None = None
+) -> dict[str, int]:
+    """Forget reusable results (by fingerprint or source run); their steps will run again."""
+    if fingerprint is None and run_id is None:
+        raise ApiError("say what to evict: ?fingerprint=... or ?run_id=...")
+    return {"evicted": await store.evict(_ctx(request).pool, fingerprint, run_id)}
 
 
 @router.get("/healthz", include_in_schema=False)

@@ -7,7 +7,11 @@ from typing import Any
 import asyncpg
 
 __all__ = [
+    "cache_entries",
     "compute_targets",
+    "earlier_fingerprints",
+    "evict",
+    "fingerprint_of",
     "insert_queued_run",
     "list_datastores",
     "list_runs",
@@ -61,8 +65,8 @@ async def run_detail(pool: asyncpg.Pool, run_id: str) -> dict[str, Any] | None:
     if run is None:
         return None
     steps = await pool.fetch(
-        "SELECT name, status, attempt, exit_code, error, started_at, finished_at, runner_id"
-        " FROM steps WHERE run_id = $1",
+        "SELECT name, status, attempt, exit_code, error, started_at, finished_at, runner_id,"
+        " reused_from_run, reused_from_step FROM steps WHERE run_id = $1",
         run_id,
     )
     outputs = await pool.fetch(
@@ -85,6 +89,11 @@ async def run_detail(pool: asyncpg.Pool, run_id: str) -> dict[str, Any] | None:
             "exit_code": s["exit_code"],
             "error": s["error"],
             "runner_id": s["runner_id"],
+            "reused_from": (
+                {"run_id": s["reused_from_run"], "step": s["reused_from_step"]}
+                if s["reused_from_run"]
+                else None
+            ),
             "started_at": _iso(s["started_at"]),
             "finished_at": _iso(s["finished_at"]),
             "outputs": by_step.get(s["name"], []),
@@ -167,3 +176,46 @@ async def step_output(
         step,
         name,
     )
+
+
+async def fingerprint_of(pool: asyncpg.Pool, run_id: str, step: str) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        "SELECT fingerprint, fingerprint_doc, reused_from_run, reused_from_step FROM steps"
+        " WHERE run_id = $1 AND name = $2",
+        run_id,
+        step,
+    )
+
+
+async def earlier_fingerprints(
+    pool: asyncpg.Pool, run_id: str, step: str, limit: int = 20
+) -> list[asyncpg.Record]:
+    """The latest fingerprints of steps with this name in other runs."""
+    return await pool.fetch(
+        "SELECT s.run_id, s.name, s.fingerprint, s.fingerprint_doc FROM steps s"
+        " JOIN runs r USING (run_id) WHERE s.name = $2 AND s.run_id <> $1"
+        " AND s.fingerprint_doc IS NOT NULL ORDER BY r.created_at DESC LIMIT $3",
+        run_id,
+        step,
+        limit,
+    )
+
+
+async def cache_entries(pool: asyncpg.Pool, limit: int) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT fingerprint, run_id, step, outputs, created_at FROM reuse_index"
+        " ORDER BY created_at DESC LIMIT $1",
+        limit,
+    )
+    return [{**dict(r), "created_at": _iso(r["created_at"])} for r in rows]
+
+
+async def evict(pool: asyncpg.Pool, fingerprint: str | None, run_id: str | None) -> int:
+    """Remove reuse entries by fingerprint or by source run; returns how many."""
+    result = await pool.execute(
+        "DELETE FROM reuse_index WHERE ($1::text IS NULL OR fingerprint = $1)"
+        " AND ($2::text IS NULL OR run_id = $2)",
+        fingerprint,
+        run_id,
+    )
+    return int(result.split()[-1])

@@ -40,7 +40,7 @@ async def bind_input(
             f"input {inp.name!r}: path {inp.path!r} escapes datastore {datastore.name!r}"
         ) from exc
     target.parent.mkdir(parents=True, exist_ok=True)
-    if inp.pipeline_data and not await datastore.list(inp.path):
+    if inp.pipeline_data and not await datastore.listing(inp.path):
         # The upstream step committed an empty output: bind an empty directory.
         target.mkdir(parents=True, exist_ok=True)
         return ev.MountedInput(name=inp.name, local_path=str(target), method="copy"), None
@@ -57,7 +57,7 @@ async def bind_input(
             return ev.MountedInput(name=inp.name, local_path=str(target), method="link"), None
         await asyncio.to_thread(_copy, source, target)
         return ev.MountedInput(name=inp.name, local_path=str(target), method="copy"), None
-    objects = await datastore.list(inp.path)
+    objects = await datastore.listing(inp.path)
     if not objects:
         raise InputDataError(
             f"input {inp.name!r}: nothing at path {inp.path!r} on datastore {datastore.name!r}"

@@ -100,13 +100,30 @@ class ObjectStore:
             return False
         return True
 
-    async def list(self, prefix: str) -> list[tuple[str, int]]:
+    async def listing(self, prefix: str) -> list[tuple[str, int]]:
         """Every object under ``prefix`` (a directory-like prefix), with its size."""
         prefix = safe_relative_path(prefix).rstrip("/") if prefix else ""
         out: list[tuple[str, int]] = []
         async for batch in obstore.list(self._store, prefix=prefix or None):
             out.extend((m["path"], m["size"]) for m in batch)
         return sorted(out)
+
+    async def list_meta(self, prefix: str) -> list[tuple[str, int, str]]:
+        """Every object under ``prefix`` with its size and ETag (its content identity)."""
+        prefix = safe_relative_path(prefix).rstrip("/") if prefix else ""
+        out: list[tuple[str, int, str]] = []
+        async for batch in obstore.list(self._store, prefix=prefix or None):
+            out.extend((m["path"], m["size"], str(m.get("e_tag") or "")) for m in batch)
+        return sorted(out)
+
+    async def identity(self, key: str) -> list[tuple[str, int, str]]:
+        """(name, size, ETag) of the object ``key``, or of every object under it: what a
+        ``DataReference`` to ``key`` holds, so that a change anywhere below it is visible."""
+        try:
+            meta = await obstore.head_async(self._store, safe_relative_path(key))
+        except (FileNotFoundError, ValueError):
+            return await self.list_meta(key)
+        return [(meta["path"], meta["size"], str(meta.get("e_tag") or ""))]
 
     async def download(self, key: str, dest: Path) -> int:
         """Copy one object to ``dest``; return its size."""

@@ -8,12 +8,14 @@ run row first, so the events of one run are applied one at a time whatever the p
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 
 import structlog
 
 from contracts import events as ev
 from contracts.envelope import DecodedEvent
+from contracts.snapshot import digest_bytes
 from contracts.spec import (
     DatastoreInput,
     InputArg,
@@ -29,6 +31,7 @@ from contracts.spec import (
 )
 from services.runtime.outbox import Delivery, Tx
 from services.scheduler import store
+from services.scheduler.reuse import fingerprint_doc, outputs_exist
 from services.scheduler.settings import SchedulerSettings
 
 __all__ = ["SchedulerHandlers", "output_path"]
@@ -153,24 +156,77 @@ class SchedulerHandlers:
         await self._advance(tx, run)
 
     async def _advance(self, tx: Tx, run: store.RunRow) -> None:
-        """Release every step whose upstream completed and whose prerequisites are ready."""
+        """Release every step whose upstream completed and whose prerequisites are ready.
+
+        A released step is first fingerprinted; a reuse hit completes it at once, which may
+        release its downstream steps in the same transaction (so a fully reused pipeline
+        finishes in one pass, with no dispatch at all).
+        """
         if run.status != "Running":
             return
         spec = self._spec(run)
-        for name in await store.releasable_steps(tx.conn, run.run_id):
-            step = await store.step(tx.conn, run.run_id, name)
-            assert step is not None
-            sspec = self._step_spec(spec, name)
-            await store.update_step(
-                tx.conn,
-                run.run_id,
-                name,
-                attempt=step.attempt + 1,
-                status="Queued",
-                phase="mounting" if sspec.inputs else "dispatched",
-                queued_at="now",
+        while names := await store.releasable_steps(tx.conn, run.run_id):
+            for name in names:
+                sspec = self._step_spec(spec, name)
+                fingerprint = await self._fingerprint(tx, run, sspec)
+                if (
+                    sspec.allow_reuse
+                    and not run.regenerate_outputs
+                    and await self._reuse(tx, run, sspec, fingerprint)
+                ):
+                    continue
+                step = await store.step(tx.conn, run.run_id, name)
+                assert step is not None
+                await store.update_step(
+                    tx.conn,
+                    run.run_id,
+                    name,
+                    attempt=step.attempt + 1,
+                    status="Queued",
+                    phase="mounting" if sspec.inputs else "dispatched",
+                    queued_at="now",
+                )
+                tx.emit(await self._step_command(tx, run, sspec, step.attempt + 1))
+
+    async def _fingerprint(self, tx: Tx, run: store.RunRow, sspec: StepSpec) -> str:
+        """What the step's result depends on, digested; stored with the step for ``explain``.
+
+        Covers the script name and the snapshot's digest (every file of the source directory),
+        the arguments with parameter values substituted, the environment's digest, the compute
+        target's kind, and the content identity of every input: the digest of each upstream
+        output, and the names, sizes and ETags of the objects under each datastore path.
+        """
+        doc = await fingerprint_doc(tx.conn, run, sspec, self._dispatch_event(run, sspec, 1))
+        digest = digest_bytes(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
+        await store.save_fingerprint(tx.conn, run.run_id, sspec.name, digest, doc)
+        return digest
+
+    async def _reuse(self, tx: Tx, run: store.RunRow, sspec: StepSpec, fingerprint: str) -> bool:
+        """Complete the step from an earlier result with the same fingerprint, if its outputs
+        still exist; an entry whose outputs are gone is dropped from the index."""
+        for cand in await store.reuse_candidates(tx.conn, fingerprint):
+            if cand["run_id"] == run.run_id:
+                continue
+            outputs = [ev.UploadedOutput.model_validate(o) for o in cand["outputs"]]
+            if not await outputs_exist(tx.conn, outputs):
+                await store.forget_reusable(tx.conn, cand["run_id"], cand["step"])
+                continue
+            await store.mark_reused(tx.conn, run.run_id, sspec.name, cand["run_id"], cand["step"])
+            await store.insert_outputs(tx.conn, run.run_id, sspec.name, outputs)
+            tx.emit(
+                ev.StepReused(
+                    run_id=run.run_id,
+                    step=sspec.name,
+                    source_run_id=cand["run_id"],
+                    source_step=cand["step"],
+                    fingerprint=fingerprint,
+                    outputs=outputs,
+                )
             )
-            tx.emit(await self._step_command(tx, run, sspec, step.attempt + 1))
+            await store.release_downstream(tx.conn, run.run_id, sspec.name)
+            await self._finish_if_done(tx, run)
+            return True
+        return False
 
     async def _step_command(
         self, tx: Tx, run: store.RunRow, sspec: StepSpec, attempt: int
@@ -300,7 +356,14 @@ class SchedulerHandlers:
                     steps=[s.name for s in event.pipeline.steps],
                 )
             )
-            run = store.RunRow(event.run_id, event.experiment, "Running", spec_json, dict(params))
+            run = store.RunRow(
+                event.run_id,
+                event.experiment,
+                "Running",
+                spec_json,
+                dict(params),
+                regenerate_outputs=event.regenerate_outputs,
+            )
             self._specs[run.run_id] = event.pipeline
             if not await self._request_prerequisites(tx, run, event.pipeline):
                 return
@@ -450,6 +513,13 @@ class SchedulerHandlers:
                 await self._fail_step(tx, run, event.step, event.attempt, reason, event.exit_code)
                 return
             await store.insert_outputs(tx.conn, run.run_id, event.step, event.outputs)
+            if self._step_spec(self._spec(run), event.step).allow_reuse:
+                await store.record_reusable(
+                    tx.conn,
+                    run.run_id,
+                    event.step,
+                    [o.model_dump(mode="json") for o in event.outputs],
+                )
             await store.update_step(
                 tx.conn,
                 run.run_id,

@@ -21,22 +21,30 @@ __all__ = [
     "Stalled",
     "StepRow",
     "cancel_steps",
+    "compute_kind",
+    "environment_digest",
     "expired_leases",
     "fail_waiting_steps",
     "fence_attempt",
     "finish_run",
+    "forget_reusable",
     "insert_outputs",
     "insert_steps",
     "known_compute_targets",
     "lock_run",
     "mark_environment",
+    "mark_reused",
     "mark_snapshot",
+    "output_digests",
     "outputs_by_name",
     "progress",
     "ready_states",
+    "record_reusable",
     "releasable_steps",
     "release_downstream",
     "reset_for_retry",
+    "reuse_candidates",
+    "save_fingerprint",
     "skip_downstream",
     "stalled",
     "step",
@@ -54,6 +62,7 @@ class RunRow:
     status: str
     spec: dict[str, object]
     parameters: dict[str, object]
+    regenerate_outputs: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,13 +80,11 @@ class StepRow:
 async def lock_run(conn: asyncpg.Connection, run_id: str) -> RunRow | None:
     """Lock the run row for this transaction, serialising all events of one run."""
     row = await conn.fetchrow(
-        "SELECT run_id, experiment, status, spec, parameters FROM runs"
+        "SELECT run_id, experiment, status, spec, parameters, regenerate_outputs FROM runs"
         " WHERE run_id = $1 FOR UPDATE",
         run_id,
     )
-    if row is None:
-        return None
-    return RunRow(row["run_id"], row["experiment"], row["status"], row["spec"], row["parameters"])
+    return None if row is None else RunRow(**dict(row))
 
 
 async def known_compute_targets(conn: asyncpg.Connection) -> list[str]:
@@ -435,3 +442,79 @@ async def stalled(conn: Any, older_than: float) -> list[Stalled]:
         )
     # A snapshot or environment shared by many steps is asked for once per run.
     return list(dict.fromkeys(out))
+
+
+async def environment_digest(conn: asyncpg.Connection, name: str) -> str | None:
+    digest = await conn.fetchval("SELECT digest FROM environments WHERE name = $1", name)
+    return None if digest is None else str(digest)
+
+
+async def compute_kind(conn: asyncpg.Connection, name: str) -> str | None:
+    kind = await conn.fetchval("SELECT kind FROM compute_targets WHERE name = $1", name)
+    return None if kind is None else str(kind)
+
+
+async def output_digests(
+    conn: asyncpg.Connection, run_id: str, names: Sequence[str]
+) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT name, digest FROM step_outputs WHERE run_id = $1 AND name = ANY($2::text[])",
+        run_id,
+        list(names),
+    )
+    return {r["name"]: r["digest"] for r in rows}
+
+
+async def save_fingerprint(
+    conn: asyncpg.Connection, run_id: str, name: str, fingerprint: str, doc: dict[str, object]
+) -> None:
+    await conn.execute(
+        "UPDATE steps SET fingerprint = $3, fingerprint_doc = $4 WHERE run_id = $1 AND name = $2",
+        run_id,
+        name,
+        fingerprint,
+        doc,
+    )
+
+
+async def reuse_candidates(conn: asyncpg.Connection, fingerprint: str) -> list[asyncpg.Record]:
+    """Earlier results with this fingerprint, newest first."""
+    return await conn.fetch(
+        "SELECT run_id, step, outputs FROM reuse_index WHERE fingerprint = $1"
+        " ORDER BY created_at DESC LIMIT 5",
+        fingerprint,
+    )
+
+
+async def record_reusable(
+    conn: asyncpg.Connection, run_id: str, name: str, outputs: list[dict[str, object]]
+) -> None:
+    """Index a completed step's outputs under its fingerprint (if it has one)."""
+    await conn.execute(
+        "INSERT INTO reuse_index (fingerprint, run_id, step, outputs)"
+        " SELECT fingerprint, run_id, name, $3 FROM steps"
+        " WHERE run_id = $1 AND name = $2 AND fingerprint IS NOT NULL"
+        " ON CONFLICT DO NOTHING",
+        run_id,
+        name,
+        outputs,
+    )
+
+
+async def forget_reusable(conn: asyncpg.Connection, run_id: str, name: str) -> None:
+    """Drop an index entry whose outputs are gone."""
+    await conn.execute("DELETE FROM reuse_index WHERE run_id = $1 AND step = $2", run_id, name)
+
+
+async def mark_reused(
+    conn: asyncpg.Connection, run_id: str, name: str, source_run: str, source_step: str
+) -> None:
+    await conn.execute(
+        "UPDATE steps SET status = 'Completed', phase = 'done', queued_at = now(),"
+        " started_at = now(), finished_at = now(), reused_from_run = $3, reused_from_step = $4"
+        " WHERE run_id = $1 AND name = $2",
+        run_id,
+        name,
+        source_run,
+        source_step,
+    )

@@ -1,0 +1,76 @@
+"""Step fingerprints and reuse checks: what a step's result depends on, and whether an
+earlier result is still there to be reused."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from contracts import events as ev
+from contracts.spec import DatastoreInput, StepSpec
+from services.runtime.errors import PermanentError
+from services.runtime.storage import load_datastore, open_datastore
+from services.scheduler import store
+
+__all__ = ["FINGERPRINT_VERSION", "fingerprint_doc", "outputs_exist"]
+
+#: bump when the fingerprint's content changes, so old entries stop matching
+FINGERPRINT_VERSION = 1
+
+
+async def _datastore_identity(conn: Any, inp: DatastoreInput) -> dict[str, Any]:
+    try:
+        ds = open_datastore(await load_datastore(conn, inp.datastore))
+        objects = await ds.identity(inp.path_on_datastore)
+    except (PermanentError, ValueError, OSError) as exc:
+        # The data mounter reports the real error; here it only makes the step unreusable.
+        return {"datastore": inp.datastore, "path": inp.path_on_datastore, "error": str(exc)}
+    return {
+        "datastore": inp.datastore,
+        "path": inp.path_on_datastore,
+        "objects": [list(o) for o in objects],
+    }
+
+
+async def fingerprint_doc(
+    conn: asyncpg.Connection, run: store.RunRow, sspec: StepSpec, dispatch: ev.StepDispatched
+) -> dict[str, Any]:
+    """The fields a step's fingerprint digests, as a document one can diff."""
+    upstream = await store.output_digests(
+        conn, run.run_id, [i.name for i in sspec.inputs if not isinstance(i, DatastoreInput)]
+    )
+    inputs: dict[str, Any] = {}
+    for inp in sspec.inputs:
+        if isinstance(inp, DatastoreInput):
+            inputs[inp.name] = {"kind": "datastore", **await _datastore_identity(conn, inp)}
+        else:
+            inputs[inp.name] = {"kind": "pipeline_data", "digest": upstream.get(inp.name)}
+    return {
+        "version": FINGERPRINT_VERSION,
+        # The name is part of what a script can see (Run.get_context()), so it counts.
+        "step": sspec.name,
+        "script_name": sspec.script_name,
+        "snapshot": sspec.snapshot,
+        "arguments": dispatch.arguments,
+        "environment": await store.environment_digest(conn, sspec.environment),
+        "compute_kind": await store.compute_kind(conn, sspec.compute_target),
+        "inputs": inputs,
+        "outputs": sorted([o.name, o.datastore] for o in sspec.outputs),
+    }
+
+
+async def outputs_exist(conn: Any, outputs: Sequence[ev.UploadedOutput]) -> bool:
+    """Whether every file of these committed outputs is still in its datastore."""
+    for out in outputs:
+        if out.files == 0:
+            continue
+        try:
+            ds = open_datastore(await load_datastore(conn, out.datastore))
+            present = await ds.listing(out.path)
+        except (PermanentError, ValueError, OSError):
+            return False
+        if len(present) < out.files:
+            return False
+    return True
