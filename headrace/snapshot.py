@@ -15,6 +15,7 @@ files the user never meant to snapshot.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 from collections.abc import Mapping
@@ -26,13 +27,14 @@ from rich.progress import Progress
 
 from contracts.snapshot import ManifestEntry, SnapshotManifest
 from headrace.client import ApiClient
-from headrace.errors import SnapshotError
+from headrace.errors import ApiError, SnapshotError
 
 __all__ = [
     "ALWAYS_EXCLUDED",
     "IGNORE_FILES",
     "ExcludedEntry",
     "SourceSnapshot",
+    "default_manifest_cache",
     "hash_file",
     "snapshot_directory",
     "upload_snapshot",
@@ -267,11 +269,81 @@ def snapshot_directory(source_dir: str | os.PathLike[str]) -> SourceSnapshot:
     )
 
 
-def upload_snapshot(client: ApiClient, snap: SourceSnapshot, *, show_progress: bool = True) -> int:
+def default_manifest_cache() -> Path:
+    """Where the SDK remembers the last manifest it uploaded for each source directory."""
+    env = os.environ.get("HEADRACE_SNAPSHOT_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "headrace" / "manifests"
+
+
+def _cache_file(cache: Path, client: ApiClient, root: Path) -> Path:
+    key = hashlib.sha256(f"{client.base_url}\0{root}".encode()).hexdigest()
+    return cache / f"{key}.json"
+
+
+def _recall(cache: Path | None, client: ApiClient, root: Path) -> SnapshotManifest | None:
+    if cache is None:
+        return None
+    try:
+        return SnapshotManifest.model_validate_json(_cache_file(cache, client, root).read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _remember(cache: Path | None, client: ApiClient, snap: SourceSnapshot) -> None:
+    if cache is None:
+        return
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        target = _cache_file(cache, client, snap.root)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(snap.manifest.canonical_bytes())
+        tmp.replace(target)
+    except OSError:
+        pass  # only an optimisation: the next upload sends the full manifest
+
+
+def _changes(base: SnapshotManifest, new: SnapshotManifest) -> list[dict[str, object]]:
+    old = {f.path: f for f in base.files}
+    cur = {f.path: f for f in new.files}
+    out: list[dict[str, object]] = [
+        {"path": p, "entry": e.model_dump(mode="json")} for p, e in cur.items() if old.get(p) != e
+    ]
+    out += [{"path": p, "entry": None} for p in old if p not in cur]
+    return out
+
+
+def _upload_manifest(client: ApiClient, snap: SourceSnapshot, cache: Path | None) -> int:
+    """Send the manifest as changes to the last one uploaded from this directory when the
+    server still has it (a few hundred bytes instead of one line per file), else in full."""
+    base = _recall(cache, client, snap.root)
+    if base is not None and base.digest != snap.digest:
+        body = {
+            "base": base.digest,
+            "digest": snap.digest,
+            "changes": _changes(base, snap.manifest),
+        }
+        try:
+            client.post("/snapshots", body)
+            return len(json.dumps(body))
+        except ApiError:
+            pass  # unknown base or a disagreement: the full manifest settles it
+    data = snap.manifest.canonical_bytes()
+    client.put_bytes(f"/blobs/{snap.digest}", data)
+    return len(data)
+
+
+def upload_snapshot(
+    client: ApiClient,
+    snap: SourceSnapshot,
+    *,
+    show_progress: bool = True,
+    manifest_cache: Path | None = None,
+) -> int:
     """Upload the blobs the server lacks, then the manifest; return the bytes uploaded.
 
-    Re-submitting a tree with one changed file uploads that file and the manifest only.
+    Re-submitting a tree with one changed file uploads that file and the manifest's changes.
     """
+    cache = manifest_cache if manifest_cache is not None else default_manifest_cache()
     missing = client.post("/blobs/missing", {"digests": [*snap.sources, snap.digest]})["missing"]
     todo = [d for d in missing if d in snap.sources]
     sent = 0
@@ -286,7 +358,6 @@ def upload_snapshot(client: ApiClient, snap: SourceSnapshot, *, show_progress: b
             sent += len(data)
             progress.advance(task, len(data))
     if snap.digest in missing:
-        manifest = snap.manifest.canonical_bytes()
-        client.put_bytes(f"/blobs/{snap.digest}", manifest)
-        sent += len(manifest)
+        sent += _upload_manifest(client, snap, cache)
+    _remember(cache, client, snap)
     return sent

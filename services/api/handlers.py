@@ -13,7 +13,13 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import events as ev
-from contracts.snapshot import DIGEST_PATTERN, SnapshotManifest, blob_key, digest_bytes
+from contracts.snapshot import (
+    DIGEST_PATTERN,
+    ManifestEntry,
+    SnapshotManifest,
+    blob_key,
+    digest_bytes,
+)
 from contracts.spec import (
     ParameterValue,
     PipelineSpec,
@@ -196,6 +202,69 @@ async def put_blob(digest: str, request: Request) -> dict[str, Any]:
     ds = await ctx.default_store()
     await ds.put(blob_key(digest), body)
     return {"digest": digest, "size": len(body)}
+
+
+class ManifestChange(BaseModel):
+    """One path of a snapshot: its new entry, or ``None`` when the file is gone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    entry: ManifestEntry | None
+
+
+class SnapshotDelta(BaseModel):
+    """A manifest given as changes to one the server already has."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base: str = Field(pattern=DIGEST_PATTERN)
+    digest: str = Field(pattern=DIGEST_PATTERN)
+    changes: list[ManifestChange] = Field(max_length=1_000_000)
+
+
+@router.post("/snapshots", status_code=201)
+async def put_snapshot_delta(body: SnapshotDelta, request: Request) -> dict[str, Any]:
+    """Store a snapshot manifest sent as changes to ``base``.
+
+    Why: re-submitting a large tree with one changed file should send that file, not a
+    manifest of every file. The result must hash to ``digest``, which the client computed
+    from its full manifest, so nothing is stored unless both sides agree.
+    """
+    ctx = _ctx(request)
+    ds = await ctx.default_store()
+    try:
+        base = await load_manifest(ds, body.base)
+    except SnapshotError as exc:
+        raise NotFound(f"base snapshot unknown ({exc}); upload the full manifest") from exc
+    files = {f.path: f for f in base.files}
+    for change in body.changes:
+        if change.entry is None:
+            files.pop(change.path, None)
+        else:
+            if change.entry.path != change.path:
+                raise ApiError(f"change for {change.path!r} carries entry {change.entry.path!r}")
+            files[change.path] = change.entry
+    try:
+        manifest = SnapshotManifest(files=list(files.values()))
+    except ValueError as exc:
+        raise Invalid([f"the resulting manifest is invalid: {exc}"]) from exc
+    if manifest.digest != body.digest:
+        raise Invalid(
+            [
+                f"base plus changes hash to {manifest.digest}, not {body.digest}; "
+                "upload the full manifest"
+            ]
+        )
+    missing = [
+        c.entry.digest
+        for c in body.changes
+        if c.entry is not None and not await ds.exists(blob_key(c.entry.digest))
+    ]
+    if missing:
+        raise Invalid([f"blob {d} was never uploaded" for d in missing])
+    await ds.put(blob_key(manifest.digest), manifest.canonical_bytes())
+    return {"digest": manifest.digest, "files": len(manifest.files)}
 
 
 # -- runs --------------------------------------------------------------------------------

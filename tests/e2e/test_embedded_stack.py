@@ -27,6 +27,7 @@ from headrace import (
     Workspace,
 )
 from headrace.errors import NotFoundError, PipelineValidationError, SnapshotError
+from headrace.snapshot import snapshot_directory, upload_snapshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -187,3 +188,27 @@ def test_cli_status_runs_and_cancel(stack_home: Path, workspace: Workspace, tmp_
     again = cli(stack_home, "runs", "cancel", run.id)
     assert again.returncode == 1
     assert "already Canceled" in again.stdout
+
+
+def test_resubmitted_tree_uploads_only_the_change(workspace: Workspace, tmp_path: Path) -> None:
+    """A 300-file tree re-uploaded with one changed file sends that file and a small delta,
+    and the server's rebuilt manifest runs a step."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(300):
+        (src / f"m{i:03d}.py").write_text(f"VALUE = {i}\n" + "#" * 2000)
+    (src / "main.py").write_text("import m007\nprint(m007.VALUE)\n")
+    cache = tmp_path / "cache"
+    first = snapshot_directory(src)
+    full = upload_snapshot(workspace.client, first, show_progress=False, manifest_cache=cache)
+    (src / "m007.py").write_text("VALUE = 'seven'\n")
+    second = snapshot_directory(src)
+    sent = upload_snapshot(workspace.client, second, show_progress=False, manifest_cache=cache)
+    assert full > 600_000
+    assert sent < len("VALUE = 'seven'\n") + 1000
+    step = PythonScriptStep(
+        name="main", script_name="main.py", source_directory=src, allow_reuse=False
+    )
+    run = Experiment(workspace, "e2e").submit(Pipeline(workspace, [step]), show_progress=False)
+    assert run.wait_for_completion(show_output=False, timeout_seconds=60) == "Completed"
+    assert run.find_step_run("main").get_stdout().strip() == "seven"

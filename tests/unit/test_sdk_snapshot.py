@@ -99,7 +99,7 @@ def test_upload_sends_only_missing_blobs(tmp_path: Path) -> None:
         return httpx.Response(201, json={})
 
     client = ApiClient("http://api", transport=httpx.MockTransport(handler))
-    sent = upload_snapshot(client, snap, show_progress=False)
+    sent = upload_snapshot(client, snap, show_progress=False, manifest_cache=tmp_path / "c")
     assert puts == [new_digest, snap.digest]
     assert sent == len("new") + len(snap.manifest.canonical_bytes())
     assert json.loads(snap.manifest.canonical_bytes())["version"] == 1
@@ -116,3 +116,40 @@ def test_symlink_loops_are_rejected(tmp_path: Path) -> None:
     (other / "b" / "to_a").symlink_to(other / "a", target_is_directory=True)
     with pytest.raises(SnapshotError, match="loop"):
         snapshot_directory(other)
+
+
+def test_resubmit_sends_manifest_changes_not_the_whole_manifest(tmp_path: Path) -> None:
+    """After one upload, a changed tree sends only the changed file and the changed entries."""
+    src = tree(tmp_path / "src", {f"f{i}.txt": str(i) for i in range(50)})
+    cache = tmp_path / "cache"
+    requests: list[tuple[str, str, bytes]] = []
+    have: set[str] = set()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append((request.method, request.url.path, request.content))
+        if request.url.path.endswith("/blobs/missing"):
+            wanted = json.loads(request.content)["digests"]
+            return httpx.Response(200, json={"missing": [d for d in wanted if d not in have]})
+        if request.url.path.endswith("/snapshots"):
+            have.add(json.loads(request.content)["digest"])
+            return httpx.Response(201, json={})
+        have.add(request.url.path.rsplit("/", 1)[1])
+        return httpx.Response(201, json={})
+
+    client = ApiClient("http://api", transport=httpx.MockTransport(handler))
+    upload_snapshot(client, snapshot_directory(src), show_progress=False, manifest_cache=cache)
+    requests.clear()
+    (src / "f7.txt").write_text("changed")
+    (src / "f8.txt").unlink()
+    second = snapshot_directory(src)
+    sent = upload_snapshot(client, second, show_progress=False, manifest_cache=cache)
+    methods = [(m, p.rsplit("/", 1)[-1]) for m, p, _ in requests]
+    assert methods[0] == ("POST", "missing")
+    assert methods[-1] == ("POST", "snapshots")
+    body = json.loads(requests[-1][2])
+    assert body["digest"] == second.digest
+    assert sorted((c["path"], c["entry"] is None) for c in body["changes"]) == [
+        ("f7.txt", False),
+        ("f8.txt", True),
+    ]
+    assert sent < len(second.manifest.canonical_bytes())
