@@ -147,6 +147,20 @@ class SchedulerHandlers:
         else:
             await self._fail_run(tx, run, f"steps failed: {', '.join(failed)}", failed)
 
+    async def _wake(self, tx: Tx, run_id: str, name: str) -> None:
+        """Let steps of other runs that waited for this one try reuse (or run) now."""
+        fingerprint = await tx.conn.fetchval(
+            "SELECT fingerprint FROM steps WHERE run_id = $1 AND name = $2", run_id, name
+        )
+        if fingerprint is not None:
+            await self.wake_runs(tx, await store.wake_waiters(tx.conn, fingerprint))
+
+    async def wake_runs(self, tx: Tx, run_ids: list[str]) -> None:
+        for other in run_ids:
+            other_run = await store.lock_run(tx.conn, other)
+            if other_run is not None:
+                await self._advance(tx, other_run)
+
     async def _retry(
         self, tx: Tx, run: store.RunRow, name: str, attempt: int, reason: str, counter: str
     ) -> None:
@@ -169,11 +183,12 @@ class SchedulerHandlers:
             for name in names:
                 sspec = self._step_spec(spec, name)
                 fingerprint = await self._fingerprint(tx, run, sspec)
-                if (
-                    sspec.allow_reuse
-                    and not run.regenerate_outputs
-                    and await self._reuse(tx, run, sspec, fingerprint)
-                ):
+                reusable = sspec.allow_reuse and not run.regenerate_outputs
+                if reusable and await self._reuse(tx, run, sspec, fingerprint):
+                    continue
+                if reusable and await store.inflight_with(tx.conn, fingerprint, run.run_id):
+                    # An identical step is running in another run: wait for it and reuse.
+                    await store.park_for_reuse(tx.conn, run.run_id, name)
                     continue
                 step = await store.step(tx.conn, run.run_id, name)
                 assert step is not None
@@ -540,6 +555,7 @@ class SchedulerHandlers:
             await store.release_downstream(tx.conn, run.run_id, event.step)
             await self._advance(tx, run)
             await self._finish_if_done(tx, run)
+            await self._wake(tx, run.run_id, event.step)
 
     async def on_artifact_upload_failed(
         self, event: ev.ArtifactUploadFailed, decoded: DecodedEvent

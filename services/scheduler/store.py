@@ -28,6 +28,7 @@ __all__ = [
     "fence_attempt",
     "finish_run",
     "forget_reusable",
+    "inflight_with",
     "insert_outputs",
     "insert_steps",
     "known_compute_targets",
@@ -37,6 +38,7 @@ __all__ = [
     "mark_snapshot",
     "output_digests",
     "outputs_by_name",
+    "park_for_reuse",
     "progress",
     "ready_states",
     "record_reusable",
@@ -50,6 +52,7 @@ __all__ = [
     "step",
     "update_step",
     "upsert_run_running",
+    "wake_waiters",
 ]
 
 ACTIVE = ("Queued", "Running")
@@ -518,3 +521,40 @@ async def mark_reused(
         source_run,
         source_step,
     )
+
+
+async def inflight_with(conn: asyncpg.Connection, fingerprint: str, run_id: str) -> bool:
+    """Whether another run is executing a step with this fingerprint right now."""
+    found = await conn.fetchval(
+        "SELECT true FROM steps s JOIN runs r USING (run_id) WHERE s.fingerprint = $1"
+        " AND s.run_id <> $2 AND r.status = 'Running'"
+        " AND s.phase IN ('mounting', 'dispatched', 'running', 'uploading') LIMIT 1",
+        fingerprint,
+        run_id,
+    )
+    return bool(found)
+
+
+async def park_for_reuse(conn: asyncpg.Connection, run_id: str, name: str) -> None:
+    """Wait for the identical step in flight, then try reuse again."""
+    await conn.execute(
+        "UPDATE steps SET phase = 'waiting_reuse', status = 'Queued', queued_at = now()"
+        " WHERE run_id = $1 AND name = $2",
+        run_id,
+        name,
+    )
+
+
+async def wake_waiters(conn: Any, fingerprint: str | None = None) -> list[str]:
+    """Steps parked for reuse whose holder finished (or, with no fingerprint given, whose
+    holder is gone): put them back to waiting; return their runs."""
+    rows = await conn.fetch(
+        "UPDATE steps w SET phase = 'waiting' WHERE w.phase = 'waiting_reuse'"
+        " AND ($1::text IS NULL OR w.fingerprint = $1) AND NOT EXISTS ("
+        "  SELECT 1 FROM steps s JOIN runs r USING (run_id) WHERE s.fingerprint = w.fingerprint"
+        "  AND s.run_id <> w.run_id AND r.status = 'Running'"
+        "  AND s.phase IN ('mounting', 'dispatched', 'running', 'uploading'))"
+        " RETURNING w.run_id",
+        fingerprint,
+    )
+    return sorted({r["run_id"] for r in rows})

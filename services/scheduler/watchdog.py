@@ -42,6 +42,9 @@ class Watchdog:
                     tx, row["run_id"], row["step"], row["attempt"], why
                 )
             acted += 1
+        async with self.delivery.transaction(None) as tx:
+            # Steps parked behind an identical step whose run was canceled or failed.
+            await self.handlers.wake_runs(tx, await store.wake_waiters(tx.conn))
         async with self.delivery.pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _SWEEP_LOCK):
                 return acted

@@ -15,3 +15,8 @@ CREATE TABLE reuse_index (
     PRIMARY KEY (fingerprint, run_id, step)
 );
 CREATE INDEX reuse_index_latest ON reuse_index (fingerprint, created_at DESC);
+CREATE INDEX steps_by_fingerprint ON steps (fingerprint) WHERE fingerprint IS NOT NULL;
+CREATE INDEX steps_waiting_reuse ON steps (fingerprint) WHERE phase = 'waiting_reuse';
+
+-- What the submitter knew about the run: git commit, branch, dirty flag, remote.
+ALTER TABLE runs ADD COLUMN properties jsonb NOT NULL DEFAULT '{}';
