@@ -172,12 +172,8 @@ async def test_explain_names_the_changed_field_and_cache_evict_forces_a_run(stac
 
 async def test_identical_steps_submitted_together_run_once(stack: Stack) -> None:
     """Two runs of the same slow step at once: one runs it, the other waits and reuses it."""
-    slow = (
-        "import sys, time, pathlib\ntime.sleep(1.5)\n" + PRODUCE.split("import sys, pathlib\n")[1]
-    )
     a = await stack.upload_snapshot({"produce.py": "import time\ntime.sleep(1.5)\n" + PRODUCE})
     b = await stack.upload_snapshot({"consume.py": CONSUME})
-    del slow
     first, second = await asyncio.gather(stack.submit(pipeline(a, b)), stack.submit(pipeline(a, b)))
     runs = [await stack.wait_run(r.json()["run_id"]) for r in (first, second)]
     assert [r["status"] for r in runs] == ["Completed", "Completed"]
