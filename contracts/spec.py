@@ -132,6 +132,9 @@ class StepSpec(_Frozen):
     environment: str = "default"
     allow_reuse: bool = True
     timeout_seconds: int | None = Field(default=None, gt=0)
+    #: with ``hash_paths``: the digest of only those files, used by reuse instead of the
+    #: whole snapshot's digest
+    source_digest: str | None = None
     #: how many times a failure of the script itself (non-zero exit, timeout) is retried
     max_retries: int = Field(default=0, ge=0, le=20)
 

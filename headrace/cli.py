@@ -32,6 +32,8 @@ steps_app = typer.Typer(help="Inspect steps.", no_args_is_help=True)
 app.add_typer(steps_app, name="steps")
 cache_app = typer.Typer(help="Reusable step results.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
+snapshot_app = typer.Typer(help="Source directory snapshots.", no_args_is_help=True)
+app.add_typer(snapshot_app, name="snapshot")
 console = Console()
 
 
@@ -273,6 +275,52 @@ def cache_evict(
         r = api.delete("/api/v1/cache", params=params)
         _fail(r)
     console.print(f"evicted {r.json()['evicted']} entr{'y' if r.json()['evicted'] == 1 else 'ies'}")
+
+
+@snapshot_app.command("preview")
+def snapshot_preview(
+    directory: Annotated[Path, typer.Argument(help="a step's source_directory")] = Path(),
+    show_all: Annotated[bool, typer.Option("--all", help="list every included file")] = False,
+) -> None:
+    """What a submit would snapshot and upload, and why each left-out path is left out."""
+    from headrace.errors import HeadraceError
+    from headrace.snapshot import check_size, snapshot_directory
+
+    try:
+        snap = snapshot_directory(directory)
+    except HeadraceError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    new: set[str] | None = None
+    try:
+        with _api() as api:
+            r = api.post("/api/v1/blobs/missing", json={"digests": list(snap.sources)})
+            if r.is_success:
+                new = set(r.json()["missing"])
+    except (HeadraceError, httpx.HTTPError):
+        new = None  # no stack reachable: everything would be uploaded
+    files = snap.manifest.files
+    upload = [f for f in files if new is None or f.digest in new]
+    table = Table("path", "size", "uploaded")
+    for f in files if show_all else upload[:50]:
+        table.add_row(f.path, f"{f.size:,}", "new" if new is None or f.digest in new else "known")
+    console.print(table)
+    console.print(
+        f"{len(files)} files, {snap.manifest.total_bytes:,} bytes; would upload {len(upload)} "
+        f"files, {sum(f.size for f in upload):,} bytes"
+        + ("" if new is not None else " (no stack reachable: assuming all are new)")
+    )
+    if snap.excluded:
+        ex = Table("left out", "why", "rule")
+        for e in snap.excluded:
+            rule = f"{e.ignore_file}:{e.line} {e.pattern}" if e.ignore_file else ""
+            ex.add_row(e.path, e.reason, rule)
+        console.print(ex)
+    try:
+        check_size(snap)
+    except HeadraceError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
 
 
 def main() -> None:

@@ -15,7 +15,8 @@ from rich.table import Table
 from contracts.snapshot import safe_relative_path
 from contracts.spec import ParameterValue
 from headrace.errors import SnapshotError
-from headrace.snapshot import snapshot_directory, upload_snapshot
+from headrace.gitinfo import git_info
+from headrace.snapshot import check_size, paths_digest, snapshot_directory, upload_snapshot
 from headrace.steps import spec_step_name
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class Experiment:
     def __init__(self, workspace: Workspace, name: str) -> None:
         self.workspace = workspace
         self.name = name
+        #: refuse snapshots larger than this (None: $HEADRACE_SNAPSHOT_MAX_BYTES or 2 GiB)
+        self.max_snapshot_bytes: int | None = None
 
     def submit(
         self,
@@ -64,10 +67,19 @@ class Experiment:
                     f"step {step.name!r}: script {step.script_name!r} is not in its source "
                     f"directory {key}" + (f" ({why.reason})" if why else "")
                 )
+        source_digests = {
+            i: paths_digest(taken[str(step.source_path)], step.hash_paths)
+            for i, step in enumerate(pipeline.steps)
+            if step.hash_paths
+        }
+        for snap in taken.values():
+            check_size(snap, self.max_snapshot_bytes)
         for snap in taken.values():
             upload_snapshot(self.workspace.client, snap, show_progress=show_progress)
-        spec = pipeline.to_spec(snapshots)
+        spec = pipeline.to_spec(snapshots, source_digests)
+        git = {key: info for key in taken if (info := git_info(Path(key))) is not None}
         body = {
+            "properties": {"git": git} if git else {},
             "experiment": self.name,
             "pipeline": spec.model_dump(mode="json"),
             "parameters": dict(pipeline_parameters or {}),

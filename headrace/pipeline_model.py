@@ -63,10 +63,17 @@ class Pipeline:
                 seen.setdefault(p.name, p)
         return list(seen.values())
 
-    def to_spec(self, snapshots: dict[str, str]) -> PipelineSpec:
-        """The submitted form; ``snapshots`` maps source directories to snapshot digests."""
+    def to_spec(
+        self, snapshots: dict[str, str], source_digests: dict[int, str] | None = None
+    ) -> PipelineSpec:
+        """The submitted form; ``snapshots`` maps source directories to snapshot digests,
+        ``source_digests`` step positions to the digests of their ``hash_paths``."""
+        digests = source_digests or {}
         return PipelineSpec(
-            steps=[s.to_spec(snapshots[str(s.source_path)]) for s in self.steps],
+            steps=[
+                s.to_spec(snapshots[str(s.source_path)], digests.get(i))
+                for i, s in enumerate(self.steps)
+            ],
             parameters=[
                 ParameterSpec(name=p.name, default=p.default_value) for p in self.parameters()
             ],

@@ -31,11 +31,14 @@ from headrace.errors import ApiError, SnapshotError
 
 __all__ = [
     "ALWAYS_EXCLUDED",
+    "DEFAULT_MAX_BYTES",
     "IGNORE_FILES",
     "ExcludedEntry",
     "SourceSnapshot",
+    "check_size",
     "default_manifest_cache",
     "hash_file",
+    "paths_digest",
     "snapshot_directory",
     "upload_snapshot",
 ]
@@ -266,6 +269,46 @@ def snapshot_directory(source_dir: str | os.PathLike[str]) -> SourceSnapshot:
         manifest=SnapshotManifest(files=walker.files),
         excluded=tuple(walker.excluded),
         sources=walker.sources,
+    )
+
+
+def paths_digest(snap: SourceSnapshot, hash_paths: list[str]) -> str:
+    """The digest of the snapshot's files under ``hash_paths`` (files or directories), which
+    is what step reuse compares when a step gives ``hash_paths``."""
+    wanted = [p.strip("/") for p in hash_paths]
+    chosen = [
+        f
+        for f in snap.manifest.files
+        if any(f.path == w or f.path.startswith(w + "/") for w in wanted)
+    ]
+    missing = [
+        w for w in wanted if not any(f.path == w or f.path.startswith(w + "/") for f in chosen)
+    ]
+    if missing:
+        raise SnapshotError(
+            f"hash_paths {missing} match no file of {snap.root}; list files or directories "
+            "relative to the source directory"
+        )
+    return SnapshotManifest(files=chosen).digest
+
+
+#: default limit of one snapshot's size (``HEADRACE_SNAPSHOT_MAX_BYTES`` overrides it)
+DEFAULT_MAX_BYTES = 2 * 1024**3
+
+
+def check_size(snap: SourceSnapshot, limit: int | None = None) -> None:
+    """Refuse a snapshot larger than ``limit``, naming the largest files to exclude."""
+    if limit is None:
+        limit = int(os.environ.get("HEADRACE_SNAPSHOT_MAX_BYTES", DEFAULT_MAX_BYTES))
+    total = snap.manifest.total_bytes
+    if total <= limit:
+        return
+    largest = sorted(snap.manifest.files, key=lambda f: f.size, reverse=True)[:5]
+    names = ", ".join(f"{f.path} ({f.size / 1e6:.1f} MB)" for f in largest)
+    raise SnapshotError(
+        f"the snapshot of {snap.root} is {total / 1e6:.1f} MB, over the limit of "
+        f"{limit / 1e6:.1f} MB; largest files: {names}. Exclude data with a .headraceignore "
+        "file (use a DataReference for data), or raise HEADRACE_SNAPSHOT_MAX_BYTES"
     )
 
 

@@ -95,8 +95,8 @@ class PythonScriptStep:
                 names.add(arg.name)
         return found
 
-    def to_spec(self, snapshot: str) -> StepSpec:
-        """This step in the submitted form."""
+    def to_spec(self, snapshot: str, source_digest: str | None = None) -> StepSpec:
+        """This step in the submitted form (``source_digest``: of its ``hash_paths``)."""
         outputs = {o.name for o in self.outputs}
         args: list[Argument] = []
         for a in self.arguments:
@@ -134,6 +134,7 @@ class PythonScriptStep:
             allow_reuse=self.allow_reuse,
             timeout_seconds=self.timeout_seconds,
             max_retries=self.max_retries,
+            source_digest=source_digest,
         )
 
     def __repr__(self) -> str:

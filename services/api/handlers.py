@@ -6,11 +6,12 @@ that says what to fix; ``service.py`` maps them to JSON responses.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts import events as ev
 from contracts.snapshot import (
@@ -54,6 +55,15 @@ class SubmitRequest(BaseModel):
     pipeline: PipelineSpec
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     regenerate_outputs: bool = False
+    #: facts recorded with the run, such as the git commit of each source directory
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("properties")
+    @classmethod
+    def _small(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(value)) > 64_000:
+            raise ValueError("properties must stay under 64 kB of JSON")
+        return value
 
 
 class MissingBlobsRequest(BaseModel):
@@ -314,6 +324,7 @@ async def submit_run(body: SubmitRequest, request: Request) -> dict[str, Any]:
             body.pipeline.model_dump(mode="json"),
             dict(params),
             body.regenerate_outputs,
+            body.properties,
         )
         tx.emit(
             ev.RunRequested(

@@ -40,15 +40,17 @@ async def insert_queued_run(
     spec: dict[str, Any],
     parameters: dict[str, Any],
     regenerate_outputs: bool,
+    properties: dict[str, Any],
 ) -> None:
     await conn.execute(
-        "INSERT INTO runs (run_id, experiment, status, spec, parameters, regenerate_outputs)"
-        " VALUES ($1, $2, 'Queued', $3, $4, $5)",
+        "INSERT INTO runs (run_id, experiment, status, spec, parameters, regenerate_outputs,"
+        " properties) VALUES ($1, $2, 'Queued', $3, $4, $5, $6)",
         run_id,
         experiment,
         spec,
         parameters,
         regenerate_outputs,
+        properties,
     )
 
 
@@ -58,8 +60,8 @@ def _iso(value: Any) -> str | None:
 
 async def run_detail(pool: asyncpg.Pool, run_id: str) -> dict[str, Any] | None:
     run = await pool.fetchrow(
-        "SELECT run_id, experiment, status, error, created_at, started_at, finished_at, spec"
-        " FROM runs WHERE run_id = $1",
+        "SELECT run_id, experiment, status, error, created_at, started_at, finished_at, spec,"
+        " properties FROM runs WHERE run_id = $1",
         run_id,
     )
     if run is None:
@@ -123,6 +125,7 @@ async def run_detail(pool: asyncpg.Pool, run_id: str) -> dict[str, Any] | None:
         "created_at": _iso(run["created_at"]),
         "started_at": _iso(run["started_at"]),
         "finished_at": _iso(run["finished_at"]),
+        "properties": run["properties"],
         "steps": step_list,
     }
 

@@ -52,7 +52,8 @@ async def fingerprint_doc(
         # The name is part of what a script can see (Run.get_context()), so it counts.
         "step": sspec.name,
         "script_name": sspec.script_name,
-        "snapshot": sspec.snapshot,
+        # hash_paths narrows what counts: then only those files' digest
+        "snapshot": sspec.source_digest or sspec.snapshot,
         "arguments": dispatch.arguments,
         "environment": await store.environment_digest(conn, sspec.environment),
         "compute_kind": await store.compute_kind(conn, sspec.compute_target),

@@ -81,6 +81,9 @@ def test_compare_models_example_completes(workspace: Workspace, tmp_path: Path) 
     assert "Winner: **linear**" in report
     assert compare.get_metrics()["winner"] == "linear"
     assert "trained on 300 rows" in run.find_step_run("train").get_stdout()
+    git = run.get_details()["properties"]["git"]
+    (src_git,) = git.values()
+    assert len(src_git["commit"]) == 40
 
 
 def test_failing_step_keeps_stderr_and_stops_downstream(

@@ -180,3 +180,16 @@ async def test_identical_steps_submitted_together_run_once(stack: Stack) -> None
     executed = [await ran(stack, r["run_id"]) for r in runs]
     assert sorted(e["a"] for e in executed) == [False, True]
     assert sorted(e["b"] for e in executed) == [False, True]
+
+
+async def test_hash_paths_digest_narrows_what_counts(stack: Stack) -> None:
+    """With a source digest of its hash_paths, other files' changes do not re-run the step."""
+    a1 = await stack.upload_snapshot({"produce.py": PRODUCE, "notes.md": "v1"})
+    a2 = await stack.upload_snapshot({"produce.py": PRODUCE, "notes.md": "v2"})
+    b = await stack.upload_snapshot({"consume.py": CONSUME})
+    narrowed = "sha256:" + "a" * 64  # what the SDK sends: the digest of produce.py alone
+    await submit_ok(stack, pipeline(a1, b, source_digest=narrowed))
+    rid = await submit_ok(stack, pipeline(a2, b, source_digest=narrowed))
+    assert await ran(stack, rid) == {"a": False, "b": False}
+    rid = await submit_ok(stack, pipeline(a2, b))
+    assert await ran(stack, rid) == {"a": True, "b": False}
