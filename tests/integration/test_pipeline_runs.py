@@ -266,3 +266,29 @@ async def test_malformed_events_are_dead_lettered_and_consumer_goes_on(stack: St
 
 async def _count_at_least(fn: Any, n: int) -> bool:
     return len(await fn()) >= n
+
+
+async def test_blob_not_matching_its_digest_is_rejected_and_not_stored(stack: Stack) -> None:
+    """An upload whose bytes hash to another digest is refused; nothing is stored."""
+    digest = "sha256:" + "1" * 64
+    r = await stack.client.put(f"/api/v1/blobs/{digest}", content=b"not that")
+    assert r.status_code == 400
+    assert "hash to" in r.json()["detail"]
+    missing = await stack.client.post("/api/v1/blobs/missing", json={"digests": [digest]})
+    assert missing.json()["missing"] == [digest]
+
+
+async def test_manifest_delta_must_hash_to_the_announced_digest(stack: Stack) -> None:
+    """A snapshot delta whose result differs from the client's digest is refused (422)."""
+    base = await stack.upload_snapshot({"a.py": "x"})
+    body = {
+        "base": base,
+        "digest": "sha256:" + "2" * 64,
+        "changes": [{"path": "b.py", "entry": None}],
+    }
+    r = await stack.client.post("/api/v1/snapshots", json=body)
+    assert r.status_code == 422
+    assert "upload the full manifest" in r.json()["detail"]["problems"][0]
+    body["changes"] = [{"path": "../x", "entry": None}]
+    unknown = {**body, "base": "sha256:" + "3" * 64}
+    assert (await stack.client.post("/api/v1/snapshots", json=unknown)).status_code == 404

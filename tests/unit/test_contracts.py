@@ -100,3 +100,12 @@ def test_dispatch_is_keyed_by_step_and_routed_to_its_target() -> None:
     assert topics.for_event(ev.SnapshotReady(run_id="r", digest="d", files=1, bytes=1)) == (
         "p.phase.results"
     )
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../up.py", "a/../../b", "c:\\\\x"])
+def test_manifest_rejects_paths_escaping_the_tree(path: str) -> None:
+    """Absolute paths, '..' components and the like are refused, naming the path."""
+    from contracts.snapshot import ManifestEntry
+
+    with pytest.raises(ValueError, match="path"):
+        ManifestEntry(path=path, digest="sha256:" + "0" * 64, size=1)
