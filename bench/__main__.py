@@ -158,9 +158,9 @@ def render(r: dict[str, Any]) -> None:
     )
     t.add_row(
         "snapshot resubmit, one file changed",
-        f"{sn['resubmit_upload_bytes'] / 1e3:.0f} kB in {sn['resubmit_s']:.2f} s",
-        f"changed file {sn['changed_file_bytes'] / 1e3:.0f} kB + manifest "
-        f"{sn['manifest_bytes'] / 1e3:.0f} kB",
+        f"{sn['resubmit_upload_bytes']:,} B in {sn['resubmit_s']:.2f} s",
+        f"<= changed file {sn['changed_file_bytes']:,} B + 1%: "
+        f"{sn['resubmit_over_changed_file']:.4f}x",
     )
     console.print(t)
 
