@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 from pathlib import Path
+from typing import Literal
 
 import structlog
 
@@ -40,6 +41,11 @@ async def bind_input(
             f"input {inp.name!r}: path {inp.path!r} escapes datastore {datastore.name!r}"
         ) from exc
     target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink() or target.exists():
+        # Bound already (a redelivered request): never unbind under a step that may be
+        # reading it. One attempt's inputs are fixed once bound.
+        method: Literal["link", "copy"] = "link" if target.is_symlink() else "copy"
+        return ev.MountedInput(name=inp.name, local_path=str(target), method=method), None
     if inp.pipeline_data and not await datastore.listing(inp.path):
         # The upstream step committed an empty output: bind an empty directory.
         target.mkdir(parents=True, exist_ok=True)
@@ -51,8 +57,6 @@ async def bind_input(
                 f"{datastore.name!r}; upload it first (Datastore.upload_files)"
             )
         if inp.mode == "mount":
-            if target.is_symlink() or target.exists():
-                target.unlink()
             os.symlink(source, target, target_is_directory=source.is_dir())
             return ev.MountedInput(name=inp.name, local_path=str(target), method="link"), None
         await asyncio.to_thread(_copy, source, target)
@@ -62,9 +66,13 @@ async def bind_input(
         raise InputDataError(
             f"input {inp.name!r}: nothing at path {inp.path!r} on datastore {datastore.name!r}"
         )
+    tmp = target.with_name(f".{target.name}.tmp")
+    if tmp.exists():
+        await asyncio.to_thread(shutil.rmtree, tmp)
     for key, _size in objects:
         rel = key[len(inp.path) :].lstrip("/") or Path(key).name
-        await datastore.download(key, target / rel)
+        await datastore.download(key, tmp / rel)
+    tmp.rename(target)  # complete or absent: a redelivery never sees a partial download
     note = None
     if inp.mode == "mount":
         note = f"input {inp.name!r}: datastore {datastore.name!r} cannot be mounted here; copied"
@@ -72,12 +80,15 @@ async def bind_input(
 
 
 def _copy(source: Path, target: Path) -> None:
-    if target.exists():
-        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    """Copy next to ``target`` then rename, so a half-copied input is never visible."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
     if source.is_dir():
-        shutil.copytree(source, target)
+        shutil.copytree(source, tmp)
     else:
-        shutil.copyfile(source, target)
+        shutil.copyfile(source, tmp)
+    tmp.rename(target)
 
 
 class DataMounterHandlers:
@@ -86,8 +97,10 @@ class DataMounterHandlers:
         self.delivery = delivery
 
     async def on_mount_requested(self, event: ev.DataMountRequested, decoded: DecodedEvent) -> None:
-        if await self.delivery.seen(decoded):
-            return
+        if await self.delivery.seen(decoded) or await store.attempt_claimed(
+            self.delivery.pool, event.run_id, event.step, event.attempt
+        ):
+            return  # a redelivered request for an attempt a runner already started
         adir = AttemptDir.of(self.settings.scratch, event.run_id, event.step, event.attempt)
         mounted: list[ev.MountedInput] = []
         notes: list[str] = []
