@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
@@ -34,6 +35,8 @@ cache_app = typer.Typer(help="Reusable step results.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 snapshot_app = typer.Typer(help="Source directory snapshots.", no_args_is_help=True)
 app.add_typer(snapshot_app, name="snapshot")
+events_app = typer.Typer(help="The public run and step events.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
 console = Console()
 
 
@@ -321,6 +324,30 @@ def snapshot_preview(
     except HeadraceError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
+
+
+@events_app.command("tail")
+def events_tail(
+    run: Annotated[str | None, typer.Option(help="only this run's events")] = None,
+    from_beginning: Annotated[bool, typer.Option(help="replay what the topic holds")] = False,
+    bootstrap: Annotated[
+        str | None, typer.Option(help="Kafka bootstrap (default: the stack's)")
+    ] = None,
+    prefix: Annotated[str, typer.Option(help="topic prefix")] = "headrace.",
+) -> None:
+    """Print run and step events as they happen (Ctrl-C to stop)."""
+    import asyncio
+
+    from headrace.events_tail import tail
+
+    if bootstrap is None:
+        state = _running(Layout(home_dir()))
+        if state is None:
+            console.print("no running stack found; pass --bootstrap HOST:PORT")
+            raise typer.Exit(1)
+        bootstrap, prefix = state["kafka_bootstrap"], state["topic_prefix"]
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(tail(bootstrap, prefix, run, from_beginning, console.print))
 
 
 def main() -> None:

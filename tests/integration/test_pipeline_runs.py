@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -292,3 +293,22 @@ async def test_manifest_delta_must_hash_to_the_announced_digest(stack: Stack) ->
     body["changes"] = [{"path": "../x", "entry": None}]
     unknown = {**body, "base": "sha256:" + "3" * 64}
     assert (await stack.client.post("/api/v1/snapshots", json=unknown)).status_code == 404
+
+
+async def test_run_started_and_observed_purely_through_kafka(stack: Stack) -> None:
+    """An external system using only aiokafka starts a run by event and sees it complete."""
+    from examples.external_client.run_via_kafka import start_and_follow
+
+    snap = await stack.upload_snapshot({"hello.py": "print('hello from kafka')"})
+    seen = await asyncio.wait_for(
+        start_and_follow(
+            stack.settings.kafka_bootstrap, snap, "hello.py", prefix=stack.settings.topic_prefix
+        ),
+        timeout=60,
+    )
+    assert seen == [
+        "headrace.run.started.v1",
+        "headrace.step.started.v1",
+        "headrace.step.completed.v1",
+        "headrace.run.completed.v1",
+    ]
