@@ -19,6 +19,7 @@ __all__ = [
     "PipelineData",
     "PipelineParameter",
     "PipelineRun",
+    "PublishedPipeline",
     "PythonScriptStep",
     "Run",
     "StepRun",
@@ -35,6 +36,7 @@ _WHERE = {
     "PipelineData": "headrace.datarefs",
     "PipelineParameter": "headrace.pipeline_model",
     "PipelineRun": "headrace.experiment",
+    "PublishedPipeline": "headrace.published",
     "PythonScriptStep": "headrace.steps",
     "Run": "headrace.run_context",
     "StepRun": "headrace.experiment",
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from headrace.errors import HeadraceError
     from headrace.experiment import Experiment, PipelineRun, StepRun
     from headrace.pipeline_model import Pipeline, PipelineParameter
+    from headrace.published import PublishedPipeline
     from headrace.run_context import Run
     from headrace.steps import PythonScriptStep
     from headrace.workspace import Workspace

@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from contracts.snapshot import safe_relative_path
-from contracts.spec import ParameterValue
+from contracts.spec import ParameterValue, PipelineSpec
 from headrace.errors import SnapshotError
 from headrace.gitinfo import git_info
 from headrace.snapshot import check_size, paths_digest, snapshot_directory, upload_snapshot
@@ -21,9 +21,10 @@ from headrace.steps import spec_step_name
 
 if TYPE_CHECKING:
     from headrace.pipeline_model import Pipeline
+    from headrace.published import PublishedPipeline
     from headrace.workspace import Workspace
 
-__all__ = ["Experiment", "PipelineRun", "PortDataReference", "StepRun"]
+__all__ = ["Experiment", "PipelineRun", "PortDataReference", "StepRun", "prepare_pipeline"]
 
 TERMINAL = ("Completed", "Failed", "Canceled")
 _STYLE = {
@@ -34,6 +35,42 @@ _STYLE = {
     "Skipped": "dim",
     "Queued": "blue",
 }
+
+
+def prepare_pipeline(
+    workspace: Workspace,
+    pipeline: Pipeline,
+    *,
+    show_progress: bool = True,
+    max_snapshot_bytes: int | None = None,
+) -> tuple[PipelineSpec, dict[str, Any]]:
+    """Snapshot and upload each source directory (once each, only what the server lacks);
+    return the pipeline's spec and the run properties (git information)."""
+    snapshots: dict[str, str] = {}
+    taken = {}
+    for step in pipeline.steps:
+        key = str(step.source_path)
+        if key not in taken:
+            taken[key] = snapshot_directory(step.source_path)
+            snapshots[key] = taken[key].digest
+        snap = taken[key]
+        if not snap.has_file(step.script_name):
+            why = snap.why_excluded(step.script_name)
+            raise SnapshotError(
+                f"step {step.name!r}: script {step.script_name!r} is not in its source "
+                f"directory {key}" + (f" ({why.reason})" if why else "")
+            )
+    source_digests = {
+        i: paths_digest(taken[str(step.source_path)], step.hash_paths)
+        for i, step in enumerate(pipeline.steps)
+        if step.hash_paths
+    }
+    for snap in taken.values():
+        check_size(snap, max_snapshot_bytes)
+    for snap in taken.values():
+        upload_snapshot(workspace.client, snap, show_progress=show_progress)
+    git = {key: info for key in taken if (info := git_info(Path(key))) is not None}
+    return pipeline.to_spec(snapshots, source_digests), ({"git": git} if git else {})
 
 
 class Experiment:
@@ -53,33 +90,14 @@ class Experiment:
         show_progress: bool = True,
     ) -> PipelineRun:
         """Snapshot each source directory (uploading only new files), then start a run."""
-        snapshots: dict[str, str] = {}
-        taken = {}
-        for step in pipeline.steps:
-            key = str(step.source_path)
-            if key not in taken:
-                taken[key] = snapshot_directory(step.source_path)
-                snapshots[key] = taken[key].digest
-            snap = taken[key]
-            if not snap.has_file(step.script_name):
-                why = snap.why_excluded(step.script_name)
-                raise SnapshotError(
-                    f"step {step.name!r}: script {step.script_name!r} is not in its source "
-                    f"directory {key}" + (f" ({why.reason})" if why else "")
-                )
-        source_digests = {
-            i: paths_digest(taken[str(step.source_path)], step.hash_paths)
-            for i, step in enumerate(pipeline.steps)
-            if step.hash_paths
-        }
-        for snap in taken.values():
-            check_size(snap, self.max_snapshot_bytes)
-        for snap in taken.values():
-            upload_snapshot(self.workspace.client, snap, show_progress=show_progress)
-        spec = pipeline.to_spec(snapshots, source_digests)
-        git = {key: info for key in taken if (info := git_info(Path(key))) is not None}
+        spec, properties = prepare_pipeline(
+            self.workspace,
+            pipeline,
+            show_progress=show_progress,
+            max_snapshot_bytes=self.max_snapshot_bytes,
+        )
         body = {
-            "properties": {"git": git} if git else {},
+            "properties": properties,
             "experiment": self.name,
             "pipeline": spec.model_dump(mode="json"),
             "parameters": dict(pipeline_parameters or {}),
@@ -194,6 +212,16 @@ class PipelineRun:
             if step.name in wanted:
                 return step
         raise KeyError(f"run {self.id} has no step {name!r}")
+
+    def publish_pipeline(
+        self, name: str, description: str = "", version: str = ""
+    ) -> PublishedPipeline:
+        """Publish this run's pipeline (snapshots pinned) behind its own REST endpoint."""
+        from headrace.published import PublishedPipeline
+
+        return PublishedPipeline.create(
+            self.workspace, name=name, description=description, version=version, run_id=self.id
+        )
 
     def cancel(self, reason: str = "") -> None:
         """Cancel the run: running steps are killed, nothing more is dispatched."""

@@ -81,6 +81,14 @@ class Pipeline:
             continue_on_step_failure=self.continue_on_step_failure,
         )
 
+    def publish(self, name: str, description: str = "", version: str = "") -> Any:
+        """Snapshot and publish this pipeline behind its own REST endpoint."""
+        from headrace.published import PublishedPipeline
+
+        return PublishedPipeline.create(
+            self.workspace, name=name, description=description, version=version, pipeline=self
+        )
+
     def validate(self) -> list[str]:
         """Structural problems (cycles, unproduced inputs, ...); empty when fine."""
         from contracts.spec import PipelineSpecError

@@ -299,20 +299,29 @@ async def _check_snapshots(ctx: ApiContext, spec: PipelineSpec) -> list[str]:
 @router.post("/runs", status_code=201)
 async def submit_run(body: SubmitRequest, request: Request) -> dict[str, Any]:
     """Validate the pipeline fully, then record the run and emit ``RunRequested`` together."""
-    ctx = _ctx(request)
+    run_id = await _start_run(_ctx(request), body)
+    return {"run_id": run_id, "status": "Queued"}
+
+
+async def _validate(ctx: ApiContext, spec: PipelineSpec) -> list[str]:
+    """Every reason ``spec`` cannot run: structure, compute targets, snapshots and scripts."""
     problems: list[str] = []
     try:
         validate_pipeline(
-            body.pipeline,
-            compute_targets=[t["name"] for t in await store.compute_targets(ctx.pool)],
+            spec, compute_targets=[t["name"] for t in await store.compute_targets(ctx.pool)]
         )
     except PipelineSpecError as exc:
         problems.extend(exc.problems)
+    problems.extend(await _check_snapshots(ctx, spec))
+    return problems
+
+
+async def _start_run(ctx: ApiContext, body: SubmitRequest) -> str:
+    problems = await _validate(ctx, body.pipeline)
     try:
         params = resolve_parameters(body.pipeline, body.parameters)
     except PipelineSpecError as exc:
         problems.extend(exc.problems)
-    problems.extend(await _check_snapshots(ctx, body.pipeline))
     if problems:
         raise Invalid(problems)
     run_id = str(uuid.uuid4())
@@ -335,7 +344,140 @@ async def submit_run(body: SubmitRequest, request: Request) -> dict[str, Any]:
                 regenerate_outputs=body.regenerate_outputs,
             )
         )
-    return {"run_id": run_id, "status": "Queued"}
+    return run_id
+
+
+# -- published pipelines ---------------------------------------------------------------
+
+
+class PublishRequest(BaseModel):
+    """Publish a pipeline: given in full, or the pipeline of an earlier run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255)
+    description: str = Field(default="", max_length=10_000)
+    version: str = Field(default="", max_length=100)
+    pipeline: PipelineSpec | None = None
+    run_id: str | None = None
+
+
+class PublishedRunRequest(BaseModel):
+    """The body Azure ML clients POST to a published pipeline's endpoint."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    experiment: str = Field(alias="ExperimentName", min_length=1, max_length=255)
+    parameters: dict[str, ParameterValue] = Field(
+        default_factory=dict, alias="ParameterAssignments"
+    )
+
+
+async def _published_or_404(ctx: ApiContext, pipeline_id: str) -> tuple[dict[str, Any], Any]:
+    found = await store.published(ctx.pool, pipeline_id)
+    if found is None:
+        raise NotFound(f"no published pipeline {pipeline_id!r}; list them with GET /pipelines")
+    return found
+
+
+@router.post("/pipelines", status_code=201)
+async def publish_pipeline(body: PublishRequest, request: Request) -> dict[str, Any]:
+    """Publish an immutable pipeline (its snapshots pinned) behind its own endpoint."""
+    ctx = _ctx(request)
+    if (body.pipeline is None) == (body.run_id is None):
+        raise ApiError("give either 'pipeline' or 'run_id' (the run whose pipeline to publish)")
+    spec = body.pipeline
+    if spec is None:
+        raw = await store.run_spec(ctx.pool, str(body.run_id))
+        if raw is None:
+            raise NotFound(f"no run {body.run_id!r} to publish")
+        spec = PipelineSpec.model_validate(raw)
+    if problems := await _validate(ctx, spec):
+        raise Invalid(problems)
+    pipeline_id = str(uuid.uuid4())
+    async with ctx.pool.acquire() as conn:
+        view = await store.publish(
+            conn,
+            pipeline_id,
+            body.name,
+            body.description,
+            body.version,
+            spec.model_dump(mode="json"),
+            body.run_id,
+        )
+    return {**view, "endpoint": f"/api/v1/pipelines/{pipeline_id}/runs"}
+
+
+@router.get("/pipelines")
+async def list_pipelines(
+    request: Request, name: str | None = None, active_only: bool = True
+) -> list[dict[str, Any]]:
+    return await store.list_published(_ctx(request).pool, name, active_only)
+
+
+@router.get("/pipelines/{pipeline_id}")
+async def get_pipeline(pipeline_id: str, request: Request) -> dict[str, Any]:
+    view, _ = await _published_or_404(_ctx(request), pipeline_id)
+    return {**view, "endpoint": f"/api/v1/pipelines/{pipeline_id}/runs"}
+
+
+async def _set_status(request: Request, pipeline_id: str, status: str) -> dict[str, Any]:
+    ctx = _ctx(request)
+    await _published_or_404(ctx, pipeline_id)
+    await store.set_published_status(ctx.pool, pipeline_id, status)
+    return {"id": pipeline_id, "status": status}
+
+
+@router.post("/pipelines/{pipeline_id}/disable")
+async def disable_pipeline(pipeline_id: str, request: Request) -> dict[str, Any]:
+    """Refuse new runs of a published pipeline (it stays listed with ``active_only=false``)."""
+    return await _set_status(request, pipeline_id, "Disabled")
+
+
+@router.post("/pipelines/{pipeline_id}/enable")
+async def enable_pipeline(pipeline_id: str, request: Request) -> dict[str, Any]:
+    return await _set_status(request, pipeline_id, "Active")
+
+
+@router.get("/pipelines/{pipeline_id}/parameters")
+async def pipeline_parameters_schema(pipeline_id: str, request: Request) -> dict[str, Any]:
+    """JSON Schema of the ParameterAssignments the endpoint accepts."""
+    view, _ = await _published_or_404(_ctx(request), pipeline_id)
+    kinds = {bool: "boolean", int: "integer", float: "number", str: "string"}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"parameters of {view['name']}",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            p["name"]: {"type": kinds[type(p["default"])], "default": p["default"]}
+            for p in view["parameters"]
+        },
+    }
+
+
+@router.post("/pipelines/{pipeline_id}/runs", status_code=201)
+async def run_published(
+    pipeline_id: str, body: PublishedRunRequest, request: Request
+) -> dict[str, Any]:
+    """Start a run of a published pipeline with new parameter values."""
+    ctx = _ctx(request)
+    view, spec = await _published_or_404(ctx, pipeline_id)
+    if view["status"] != "Active":
+        raise Conflict(
+            f"published pipeline {view['name']!r} ({pipeline_id}) is disabled; enable it "
+            "(POST .../enable) or use another version"
+        )
+    run_id = await _start_run(
+        ctx,
+        SubmitRequest(
+            experiment=body.experiment,
+            pipeline=PipelineSpec.model_validate(spec),
+            parameters=body.parameters,
+            properties={"published_pipeline": pipeline_id},
+        ),
+    )
+    return {"Id": run_id, "run_id": run_id, "status": "Queued"}
 
 
 class CancelRequest(BaseModel):

@@ -14,8 +14,13 @@ __all__ = [
     "fingerprint_of",
     "insert_queued_run",
     "list_datastores",
+    "list_published",
     "list_runs",
+    "publish",
+    "published",
     "run_detail",
+    "run_spec",
+    "set_published_status",
     "step_log",
     "step_metrics",
     "step_output",
@@ -222,3 +227,66 @@ async def evict(pool: asyncpg.Pool, fingerprint: str | None, run_id: str | None)
         run_id,
     )
     return int(result.split()[-1])
+
+
+def _published(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "description": row["description"],
+        "version": row["version"],
+        "status": row["status"],
+        "source_run": row["source_run"],
+        "created_at": _iso(row["created_at"]),
+        "parameters": row["spec"].get("parameters", []),
+    }
+
+
+async def publish(
+    conn: Any,
+    pipeline_id: str,
+    name: str,
+    description: str,
+    version: str,
+    spec: dict[str, Any],
+    source_run: str | None,
+) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "INSERT INTO published_pipelines (id, name, description, version, spec, source_run)"
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+        pipeline_id,
+        name,
+        description,
+        version,
+        spec,
+        source_run,
+    )
+    return _published(row)
+
+
+async def published(pool: Any, pipeline_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(public view, spec) of a published pipeline."""
+    row = await pool.fetchrow("SELECT * FROM published_pipelines WHERE id = $1", pipeline_id)
+    return None if row is None else (_published(row), row["spec"])
+
+
+async def list_published(pool: Any, name: str | None, active_only: bool) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT * FROM published_pipelines WHERE ($1::text IS NULL OR name = $1)"
+        " AND (NOT $2 OR status = 'Active') ORDER BY created_at DESC",
+        name,
+        active_only,
+    )
+    return [_published(r) for r in rows]
+
+
+async def set_published_status(pool: Any, pipeline_id: str, status: str) -> bool:
+    result = await pool.execute(
+        "UPDATE published_pipelines SET status = $2 WHERE id = $1", pipeline_id, status
+    )
+    return bool(result.endswith(" 1"))
+
+
+async def run_spec(pool: Any, run_id: str) -> dict[str, Any] | None:
+    spec = await pool.fetchval("SELECT spec FROM runs WHERE run_id = $1", run_id)
+    return None if spec is None else dict(spec)

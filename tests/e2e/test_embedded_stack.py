@@ -215,3 +215,50 @@ def test_resubmitted_tree_uploads_only_the_change(workspace: Workspace, tmp_path
     run = Experiment(workspace, "e2e").submit(Pipeline(workspace, [step]), show_progress=False)
     assert run.wait_for_completion(show_output=False, timeout_seconds=60) == "Completed"
     assert run.find_step_run("main").get_stdout().strip() == "seven"
+
+
+def test_seed_publish_flow(workspace: Workspace, tmp_path: Path) -> None:
+    """run.publish_pipeline, a REST POST with ParameterAssignments, disable/enable, get."""
+    import httpx
+
+    from headrace import PipelineParameter, PublishedPipeline
+    from headrace.errors import ApiError
+
+    (tmp_path / "echo.py").write_text("import sys\nprint('arg', sys.argv[1])\n")
+    param = PipelineParameter(name="pipeline_arg", default_value=10)
+    step = PythonScriptStep(
+        name="echo",
+        script_name="echo.py",
+        arguments=[param],
+        source_directory=tmp_path,
+        allow_reuse=False,
+    )
+    pipeline = Pipeline(workspace=workspace, steps=[step])
+    run = Experiment(workspace, "e2e").submit(pipeline, show_progress=False)
+    assert run.wait_for_completion(show_output=False, timeout_seconds=60) == "Completed"
+    published = run.publish_pipeline(
+        name="My_Published_Pipeline", description="My Published Pipeline Description", version="1.0"
+    )
+    response = httpx.post(
+        published.endpoint,
+        json={"ExperimentName": "My_Pipeline", "ParameterAssignments": {"pipeline_arg": 20}},
+    )
+    assert response.status_code == 201, response.text
+    rest_run = Experiment(workspace, "My_Pipeline")
+    from headrace.experiment import PipelineRun
+
+    by_rest = PipelineRun(rest_run, response.json()["Id"])
+    assert by_rest.wait_for_completion(show_output=False, timeout_seconds=60) == "Completed"
+    assert by_rest.find_step_run("echo").get_stdout().strip() == "arg 20"
+    again = PublishedPipeline.get(workspace, id=published.id)
+    assert again.name == "My_Published_Pipeline"
+    again.disable()
+    with pytest.raises(ApiError, match="disabled"):
+        again.submit(workspace, "x")
+    again.enable()
+    assert (
+        again.submit(workspace, "x").wait_for_completion(show_output=False, timeout_seconds=60)
+        == "Completed"
+    )
+    from_object = pipeline.publish(name="From_Object")
+    assert from_object.id in [p.id for p in PublishedPipeline.list(workspace)]

@@ -1,0 +1,113 @@
+"""``PublishedPipeline``: an immutable pipeline behind its own REST endpoint."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from contracts.spec import ParameterValue
+
+if TYPE_CHECKING:
+    from headrace.experiment import PipelineRun
+    from headrace.pipeline_model import Pipeline
+    from headrace.workspace import Workspace
+
+__all__ = ["PublishedPipeline"]
+
+
+class PublishedPipeline:
+    """A published pipeline: its spec and snapshots are pinned at publish time."""
+
+    def __init__(self, workspace: Workspace, info: dict[str, Any]) -> None:
+        self.workspace = workspace
+        self._info = info
+
+    @property
+    def id(self) -> str:
+        return str(self._info["id"])
+
+    @property
+    def name(self) -> str:
+        return str(self._info["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self._info["version"])
+
+    @property
+    def description(self) -> str:
+        return str(self._info["description"])
+
+    @property
+    def status(self) -> str:
+        return str(self._info["status"])
+
+    @property
+    def endpoint(self) -> str:
+        """The URL to POST ``{"ExperimentName": ..., "ParameterAssignments": {...}}`` to."""
+        return f"{self.workspace.api_url.rstrip('/')}/api/v1/pipelines/{self.id}/runs"
+
+    @classmethod
+    def create(
+        cls,
+        workspace: Workspace,
+        *,
+        name: str,
+        description: str = "",
+        version: str = "",
+        run_id: str | None = None,
+        pipeline: Pipeline | None = None,
+    ) -> PublishedPipeline:
+        """Publish a run's pipeline (``run_id``) or a pipeline object (snapshotted now)."""
+        body: dict[str, Any] = {"name": name, "description": description, "version": version}
+        if pipeline is not None:
+            from headrace.experiment import prepare_pipeline
+
+            spec, _ = prepare_pipeline(workspace, pipeline, show_progress=False)
+            body["pipeline"] = spec.model_dump(mode="json")
+        else:
+            body["run_id"] = run_id
+        return cls(workspace, workspace.client.post("/pipelines", body))
+
+    @classmethod
+    def get(cls, workspace: Workspace, id: str) -> PublishedPipeline:
+        return cls(workspace, workspace.client.get(f"/pipelines/{quote(id)}"))
+
+    @classmethod
+    def list(cls, workspace: Workspace, active_only: bool = True) -> list[PublishedPipeline]:
+        rows = workspace.client.get("/pipelines", active_only=str(active_only).lower())
+        return [cls(workspace, r) for r in rows]
+
+    def disable(self) -> None:
+        """Refuse new runs (the pipeline stays listed with ``active_only=False``)."""
+        self._info = {
+            **self._info,
+            **self.workspace.client.post(f"/pipelines/{quote(self.id)}/disable", {}),
+        }
+
+    def enable(self) -> None:
+        self._info = {
+            **self._info,
+            **self.workspace.client.post(f"/pipelines/{quote(self.id)}/enable", {}),
+        }
+
+    def submit(
+        self,
+        workspace: Workspace,
+        experiment_name: str,
+        pipeline_parameters: dict[str, ParameterValue] | None = None,
+    ) -> PipelineRun:
+        """Run the published pipeline with new parameter values."""
+        from headrace.experiment import Experiment, PipelineRun
+
+        created = workspace.client.post(
+            f"/pipelines/{quote(self.id)}/runs",
+            {
+                "ExperimentName": experiment_name,
+                "ParameterAssignments": dict(pipeline_parameters or {}),
+            },
+        )
+        return PipelineRun(Experiment(workspace, experiment_name), created["run_id"])
+
+    def __repr__(self) -> str:
+        return f"PublishedPipeline(name={self.name!r}, id={self.id!r}, status={self.status!r})"
