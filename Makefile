@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench up down status lint fmt schemas clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/system-deps.sh
+	@sh scripts/system-deps.sh
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'

@@ -104,7 +104,10 @@ async def main() -> dict[str, Any]:
         with console.status("snapshot: 5,000 files, ~200 MB, then one file changed..."):
             async with BenchStack(home, runners=1) as stack:
                 out["snapshot"] = await asyncio.to_thread(
-                    snapshot_bench, f"http://127.0.0.1:{stack.sup.api_port}", home / "tree"
+                    snapshot_bench,
+                    f"http://127.0.0.1:{stack.sup.api_port}",
+                    stack.sup.token,
+                    home / "tree",
                 )
     floor = out["floor"]
     out["chain"]["floor_ms_per_step"] = (

@@ -76,6 +76,7 @@ class BenchStack:
 
     async def __aenter__(self) -> BenchStack:
         await asyncio.to_thread(self.sup.start)
+        self.http.headers["Authorization"] = f"Bearer {self.sup.token}"
         topic = Topics(self.sup.options.topic_prefix).public
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.sup.broker.bootstrap,

@@ -21,11 +21,11 @@ def _make_tree(root: Path, files: int, size: int) -> None:
 
 
 def snapshot_bench(
-    api_url: str, root: Path, files: int = 5000, size: int = 40 * 1024
+    api_url: str, token: str, root: Path, files: int = 5000, size: int = 40 * 1024
 ) -> dict[str, Any]:
     """Bytes uploaded and time, first submit and after changing one file."""
     _make_tree(root, files, size)
-    client = ApiClient(api_url)
+    client = ApiClient(api_url, token=token)
     try:
         t0 = time.perf_counter()
         first = snapshot_directory(root)

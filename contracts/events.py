@@ -11,9 +11,9 @@ contract other systems subscribe to (documented in ``contracts/schemas``).
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.spec import ParameterValue, PipelineSpec
 
@@ -90,16 +90,41 @@ class _StepEvent(Event):
 
 
 class RunRequested(Event):
-    """Start a run of ``pipeline``. Emitted by the API, the SDK or any other system."""
+    """Start a run. Emitted by the API, the SDK or any other system.
+
+    The run's pipeline is exactly one of: ``pipeline`` (a full spec), ``published_pipeline_id``
+    (a published pipeline), or ``pipeline_endpoint`` (an endpoint's id or name) with an optional
+    ``pipeline_version`` (its default version when absent). ``parameters`` are the parameter
+    assignments; unknown names or wrong types fail the run before any step starts.
+    """
 
     type = "headrace.run.requested.v1"
     public = True
 
     experiment: str = Field(min_length=1, max_length=255)
-    pipeline: PipelineSpec
+    pipeline: PipelineSpec | None = None
+    published_pipeline_id: str | None = Field(default=None, min_length=1, max_length=255)
+    pipeline_endpoint: str | None = Field(default=None, min_length=1, max_length=255)
+    pipeline_version: str | None = Field(default=None, min_length=1, max_length=100)
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     regenerate_outputs: bool = False
     submitted_by: str | None = None
+
+    @model_validator(mode="after")
+    def _one_pipeline(self) -> Self:
+        given = [
+            f
+            for f in ("pipeline", "published_pipeline_id", "pipeline_endpoint")
+            if getattr(self, f) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of 'pipeline', 'published_pipeline_id' or "
+                f"'pipeline_endpoint' (got {given or 'none'})"
+            )
+        if self.pipeline_version is not None and self.pipeline_endpoint is None:
+            raise ValueError("'pipeline_version' is only valid with 'pipeline_endpoint'")
+        return self
 
 
 class RunCancelRequested(Event):

@@ -1,4 +1,5 @@
-"""Generate JSON Schemas (Draft 2020-12) of every event and the pipeline spec.
+"""Generate JSON Schemas (Draft 2020-12) of every event and the pipeline spec, and the
+AsyncAPI document of the public events.
 
 ``python -m contracts.generate`` (``make schemas``) writes ``contracts/schemas/``; a unit test
 fails when the committed files drift from the models, so the public contract never changes
@@ -14,13 +15,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contracts.asyncapi import render_asyncapi
 from contracts.events import ALL_EVENTS
 from contracts.snapshot import SnapshotManifest
 from contracts.spec import PipelineSpec
 
-__all__ = ["SCHEMA_DIR", "render_schemas"]
+__all__ = ["ASYNCAPI", "SCHEMA_DIR", "render_schemas"]
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
+ASYNCAPI = Path(__file__).parent / "asyncapi.yaml"
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -58,7 +61,8 @@ def main() -> int:
             stale.unlink()
     for name, content in wanted.items():
         (SCHEMA_DIR / name).write_text(content)
-    print(f"wrote {len(wanted)} schemas to {SCHEMA_DIR}")
+    ASYNCAPI.write_text(render_asyncapi())
+    print(f"wrote {len(wanted)} schemas to {SCHEMA_DIR} and {ASYNCAPI.name}")
     return 0
 
 

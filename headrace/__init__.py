@@ -17,6 +17,7 @@ __all__ = [
     "HeadraceError",
     "Pipeline",
     "PipelineData",
+    "PipelineEndpoint",
     "PipelineParameter",
     "PipelineRun",
     "PublishedPipeline",
@@ -34,6 +35,7 @@ _WHERE = {
     "HeadraceError": "headrace.errors",
     "Pipeline": "headrace.pipeline_model",
     "PipelineData": "headrace.datarefs",
+    "PipelineEndpoint": "headrace.pipeline_endpoint",
     "PipelineParameter": "headrace.pipeline_model",
     "PipelineRun": "headrace.experiment",
     "PublishedPipeline": "headrace.published",
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from headrace.datastore import Datastore
     from headrace.errors import HeadraceError
     from headrace.experiment import Experiment, PipelineRun, StepRun
+    from headrace.pipeline_endpoint import PipelineEndpoint
     from headrace.pipeline_model import Pipeline, PipelineParameter
     from headrace.published import PublishedPipeline
     from headrace.run_context import Run

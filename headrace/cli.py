@@ -37,6 +37,11 @@ snapshot_app = typer.Typer(help="Source directory snapshots.", no_args_is_help=T
 app.add_typer(snapshot_app, name="snapshot")
 events_app = typer.Typer(help="The public run and step events.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
+tokens_app = typer.Typer(
+    help="API bearer tokens (talks to the database: run it where the stack runs).",
+    no_args_is_help=True,
+)
+app.add_typer(tokens_app, name="tokens")
 console = Console()
 
 
@@ -179,7 +184,9 @@ def serve(service: Annotated[str, typer.Argument(help=", ".join(SERVICES))]) -> 
 def _api() -> httpx.Client:
     from headrace.workspace import Workspace
 
-    return httpx.Client(base_url=Workspace.from_config().api_url, timeout=30)
+    ws = Workspace.from_config()
+    headers = {"Authorization": f"Bearer {ws.token}"} if ws.token else {}
+    return httpx.Client(base_url=ws.api_url, timeout=30, headers=headers)
 
 
 def _fail(response: httpx.Response) -> None:
@@ -278,6 +285,83 @@ def cache_evict(
         r = api.delete("/api/v1/cache", params=params)
         _fail(r)
     console.print(f"evicted {r.json()['evicted']} entr{'y' if r.json()['evicted'] == 1 else 'ies'}")
+
+
+def _database_url() -> str:
+    """``$HEADRACE_DATABASE_URL``, else the running embedded stack's database."""
+    if url := os.environ.get("HEADRACE_DATABASE_URL"):
+        return url
+    state = _running(Layout(home_dir()))
+    if state is None:
+        console.print(
+            "[red]no database:[/red] start the embedded stack (`headrace up`) or set "
+            "HEADRACE_DATABASE_URL to the deployment's PostgreSQL"
+        )
+        raise typer.Exit(1)
+    return str(state["database_url"])
+
+
+def _with_db(action: Any) -> Any:
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> Any:
+        conn = await asyncpg.connect(_database_url())
+        try:
+            return await action(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+@tokens_app.command("create")
+def tokens_create(
+    name: Annotated[str, typer.Argument(help="who or what the token is for")],
+    scope: Annotated[
+        list[str], typer.Option("--scope", help="read, submit or admin (repeatable)")
+    ] = ["read"],  # noqa: B006 - typer needs a literal default
+) -> None:
+    """Create a token; it is printed once and stored only as a hash."""
+    from services.runtime.tokens import TokenRefused, create_token
+
+    try:
+        token, info = _with_db(lambda conn: create_token(conn, name, scope))
+    except TokenRefused as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(
+        f"created token {info.id} ({', '.join(info.scopes)}) for {name!r}; "
+        "store it now, it is not shown again:",
+        highlight=False,
+    )
+    typer.echo(token)
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """Every token's id, name, scopes and state (never the token)."""
+    from services.runtime.tokens import list_tokens
+
+    table = Table("id", "name", "scopes", "created", "state")
+    for t in _with_db(list_tokens):
+        state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "active"
+        table.add_row(t.id, t.name, ",".join(t.scopes), f"{t.created_at:%Y-%m-%d %H:%M}", state)
+    console.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: Annotated[str, typer.Argument(help="the id `tokens list` shows")],
+) -> None:
+    """Revoke a token: requests carrying it get 401 from now on."""
+    from services.runtime.tokens import revoke_token
+
+    if not _with_db(lambda conn: revoke_token(conn, token_id)):
+        console.print(f"[red]no active token {token_id!r}[/red]; see `headrace tokens list`")
+        raise typer.Exit(1)
+    console.print(f"revoked {token_id}")
 
 
 @snapshot_app.command("preview")

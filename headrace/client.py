@@ -14,10 +14,17 @@ __all__ = ["ApiClient"]
 class ApiClient:
     """A thin synchronous client of the headrace API."""
 
-    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
-            base_url=self.base_url + "/api/v1", timeout=120, transport=transport
+            base_url=self.base_url + "/api/v1", timeout=120, transport=transport, headers=headers
         )
 
     def close(self) -> None:
@@ -33,6 +40,11 @@ class ApiClient:
             detail = response.text
         if isinstance(detail, dict) and "problems" in detail:
             raise PipelineValidationError(response.status_code, list(detail["problems"]))
+        if response.status_code in (401, 403):
+            raise ApiError(
+                response.status_code,
+                f"{detail} (the workspace config's 'token' is sent as the bearer token)",
+            )
         if response.status_code == 404:
             raise NotFoundError(404, str(detail))
         raise ApiError(response.status_code, str(detail))
@@ -58,6 +70,9 @@ class ApiClient:
 
     def post(self, path: str, body: Any) -> Any:
         return self._send("POST", path, json=body).json()
+
+    def put_json(self, path: str, body: Any) -> Any:
+        return self._send("PUT", path, json=body).json()
 
     def put_bytes(self, path: str, data: bytes, **params: Any) -> Any:
         return self._send("PUT", path, content=data, params=params).json()

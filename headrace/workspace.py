@@ -48,20 +48,35 @@ def find_config(path: str | os.PathLike[str] | None = None) -> Path:
 class Workspace:
     """A headrace installation, reached through its API."""
 
-    def __init__(self, name: str, api_url: str, *, client: ApiClient | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        api_url: str,
+        *,
+        token: str | None = None,
+        client: ApiClient | None = None,
+    ) -> None:
         self.name = name
         self.api_url = api_url
-        self.client = client or ApiClient(api_url)
+        self.token = token
+        self.client = client or ApiClient(api_url, token=token)
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None) -> Workspace:
-        """Read the workspace config written by ``headrace up`` (see ``find_config``)."""
+        """Read the workspace config written by ``headrace up`` (see ``find_config``).
+
+        The API token is ``$HEADRACE_TOKEN`` when set, else the config's ``token``."""
         file = find_config(path)
         try:
             data: dict[str, Any] = json.loads(file.read_text())
-            return cls(data.get("workspace", "local"), data["api_url"])
+            token = os.environ.get("HEADRACE_TOKEN") or data.get("token")
+            return cls(data.get("workspace", "local"), data["api_url"], token=token)
         except (ValueError, KeyError) as exc:
             raise ConfigError(f"{file} is not a valid workspace config: {exc}") from exc
+
+    def get_authentication_header(self) -> dict[str, str]:
+        """``{"Authorization": "Bearer ..."}`` for calling endpoints with any HTTP client."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def get_default_datastore(self) -> Datastore:
         from headrace.datastore import Datastore

@@ -1,36 +1,42 @@
 """Start a headrace run from any system, with Kafka alone, and follow it to its end.
 
 Uses only aiokafka and JSON: the event contract is CloudEvents in Kafka binary mode (see
-docs/events.md and contracts/schemas/). Usage::
+docs/events.md, contracts/asyncapi.yaml and contracts/schemas/). Usage::
 
-    python examples/external_client/run_via_kafka.py BOOTSTRAP SNAPSHOT_DIGEST SCRIPT
+    python examples/external_client/run_via_kafka.py BOOTSTRAP published PIPELINE_ID [k=v ...]
+    python examples/external_client/run_via_kafka.py BOOTSTRAP endpoint NAME[@VERSION] [k=v ...]
+    python examples/external_client/run_via_kafka.py BOOTSTRAP script SNAPSHOT_DIGEST SCRIPT
 
-SNAPSHOT_DIGEST names an uploaded source snapshot holding SCRIPT (the SDK uploads one at every
-submit; `headrace snapshot preview` shows a directory's files).
+``k=v`` are parameter assignments (values parsed as JSON when they parse, else strings).
+``script`` runs one script of an uploaded source snapshot (the SDK uploads one at every submit).
+Set HEADRACE_TOPIC_PREFIX when the deployment uses another prefix than "headrace.".
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-PREFIX = "headrace."
+PREFIX = os.environ.get("HEADRACE_TOPIC_PREFIX", "headrace.")
 TERMINAL = {"headrace.run.completed.v1", "headrace.run.failed.v1", "headrace.run.canceled.v1"}
 
 
-def run_requested(run_id: str, snapshot: str, script: str) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """The RunRequested event: JSON data plus CloudEvents headers."""
-    data = {
-        "run_id": run_id,
-        "experiment": "from-kafka",
-        "pipeline": {"steps": [{"name": "hello", "script_name": script, "snapshot": snapshot}]},
-        "parameters": {},
-    }
+def run_requested(
+    run_id: str, target: dict[str, Any], parameters: dict[str, Any] | None = None
+) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The RunRequested event: JSON data plus CloudEvents headers.
+
+    ``target`` names what to run: ``{"pipeline": {...}}``, ``{"published_pipeline_id": ID}``
+    or ``{"pipeline_endpoint": NAME, "pipeline_version": "1"}``.
+    """
+    data = {"run_id": run_id, "experiment": "from-kafka", **target, "parameters": parameters or {}}
     headers = [
         ("ce_specversion", b"1.0"),
         ("ce_id", str(uuid.uuid4()).encode()),
@@ -42,9 +48,17 @@ def run_requested(run_id: str, snapshot: str, script: str) -> tuple[bytes, list[
     return json.dumps(data).encode(), headers
 
 
+def script_target(snapshot: str, script: str) -> dict[str, Any]:
+    """A one-step pipeline running ``script`` from an uploaded snapshot."""
+    return {"pipeline": {"steps": [{"name": "hello", "script_name": script, "snapshot": snapshot}]}}
+
+
 async def start_and_follow(
-    bootstrap: str, snapshot: str, script: str, prefix: str = PREFIX
-) -> list[str]:
+    bootstrap: str,
+    target: dict[str, Any],
+    parameters: dict[str, Any] | None = None,
+    prefix: str = PREFIX,
+) -> list[tuple[str, dict[str, Any]]]:
     """Emit a run request, then print the run's public events until it ends; return them."""
     run_id = str(uuid.uuid4())
     events_topic = f"{prefix}events"
@@ -52,13 +66,13 @@ async def start_and_follow(
     await consumer.start()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
-    seen: list[str] = []
+    seen: list[tuple[str, dict[str, Any]]] = []
     try:
         parts = consumer.partitions_for_topic(events_topic) or {0}
         tps = [TopicPartition(events_topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
-        value, headers = run_requested(run_id, snapshot, script)
+        value, headers = run_requested(run_id, target, parameters)
         await producer.send_and_wait(
             f"{prefix}runs.requested", value, key=run_id.encode(), headers=headers
         )
@@ -66,8 +80,9 @@ async def start_and_follow(
             if record.key != run_id.encode():
                 continue
             ce_type = dict(record.headers)["ce_type"].decode()
-            seen.append(ce_type)
-            print(ce_type, json.loads(record.value).get("step", ""))
+            data = json.loads(record.value)
+            seen.append((ce_type, data))
+            print(run_id, ce_type, data.get("step", ""), flush=True)
             if ce_type in TERMINAL:
                 return seen
     finally:
@@ -76,7 +91,32 @@ async def start_and_follow(
     return seen
 
 
-if __name__ == "__main__":
-    if len(sys.argv) != 4:
+def _assignments(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, _, raw = pair.partition("=")
+        try:
+            out[name] = json.loads(raw)
+        except ValueError:
+            out[name] = raw
+    return out
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) < 3:
         sys.exit(__doc__)
-    asyncio.run(start_and_follow(*sys.argv[1:]))
+    bootstrap, kind, ref, *rest = argv
+    if kind == "published":
+        target: dict[str, Any] = {"published_pipeline_id": ref}
+    elif kind == "endpoint":
+        name, _, version = ref.partition("@")
+        target = {"pipeline_endpoint": name, **({"pipeline_version": version} if version else {})}
+    elif kind == "script" and len(rest) == 1:
+        target, rest = script_target(ref, rest[0]), []
+    else:
+        sys.exit(__doc__)
+    asyncio.run(start_and_follow(bootstrap, target, _assignments(rest)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -50,15 +50,24 @@ class Layout:
         return self.logs / f"{name}.log"
 
     def read_state(self) -> dict[str, Any] | None:
+        data = self.read_json(self.state_file)
+        return data or None
+
+    @staticmethod
+    def read_json(path: Path) -> dict[str, Any]:
+        """The JSON object in ``path``; empty when missing or unreadable."""
         try:
-            data: dict[str, Any] = json.loads(self.state_file.read_text())
+            data = json.loads(path.read_text())
         except (OSError, ValueError):
-            return None
-        return data
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def write_json(self, path: Path, data: dict[str, Any]) -> None:
         """Write atomically, so a reader never sees half a file."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        # Owner-only: the workspace config holds the local user's API token.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(data, indent=2) + "\n")
         tmp.replace(path)

@@ -78,6 +78,7 @@ class Supervisor:
         )
         self.api_port = ports["api"]
         self.services: list[Child] = []
+        self.token = ""
         self._stop = threading.Event()
         self.restarts: dict[str, int] = {}
 
@@ -128,8 +129,27 @@ class Supervisor:
             await migrate(settings.database_url)
             await ensure_topics(settings, ["local"])
             await bootstrap_workspace(settings)
+            self.token = await self._local_token(settings.database_url)
 
         asyncio.run(run())
+
+    async def _local_token(self, database_url: str) -> str:
+        """The local user's admin token: the one in the config if still valid, else a new one."""
+        import asyncpg
+
+        from services.runtime.tokens import TokenRefused, create_token, verify_token
+
+        previous = self.layout.read_json(self.layout.config_file).get("token")
+        conn = await asyncpg.connect(database_url)
+        try:
+            try:
+                await verify_token(conn, previous, "admin")
+                return str(previous)
+            except TokenRefused:
+                token, _ = await create_token(conn, "local-user", ["admin"])
+                return token
+        finally:
+            await conn.close()
 
     def _children(self) -> list[Child]:
         env = service_env(
@@ -212,6 +232,7 @@ class Supervisor:
                 "workspace": "local",
                 "api_url": f"http://127.0.0.1:{self.api_port}",
                 "home": str(self.layout.home),
+                "token": self.token,
             },
         )
         self.write_state(ready=True)

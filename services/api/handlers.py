@@ -10,7 +10,7 @@ import json
 import uuid
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response, Security
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts import events as ev
@@ -29,8 +29,10 @@ from contracts.spec import (
     validate_pipeline,
 )
 from services.api import store
+from services.api.auth import authorize
 from services.api.errors import ApiError, Conflict, Invalid, NotFound
 from services.api.settings import ApiSettings
+from services.runtime import catalog
 from services.runtime.outbox import Delivery
 from services.runtime.snapshots import SnapshotError, load_manifest
 from services.runtime.storage import (
@@ -41,9 +43,16 @@ from services.runtime.storage import (
     open_datastore,
 )
 
-__all__ = ["ApiContext", "SubmitRequest", "router"]
+__all__ = [
+    "ApiContext",
+    "PublishedRunRequest",
+    "SubmitRequest",
+    "context_of",
+    "router",
+    "start_resolved",
+]
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", dependencies=[Security(authorize)])
 
 
 class SubmitRequest(BaseModel):
@@ -98,7 +107,7 @@ class ApiContext:
         return self._manifests[digest]
 
 
-def _ctx(request: Request) -> ApiContext:
+def context_of(request: Request) -> ApiContext:
     ctx: ApiContext = request.app.state.ctx
     return ctx
 
@@ -127,19 +136,19 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 @router.get("/workspace")
 async def get_workspace(request: Request) -> dict[str, Any]:
-    ctx = _ctx(request)
+    ctx = context_of(request)
     default = await ctx.default_store()
     return {"name": "local", "default_datastore": default.name, "api_version": "v1"}
 
 
 @router.get("/datastores")
 async def list_datastores(request: Request) -> list[dict[str, Any]]:
-    return await store.list_datastores(_ctx(request).pool)
+    return await store.list_datastores(context_of(request).pool)
 
 
 @router.get("/datastores/{name}")
 async def get_datastore(name: str, request: Request) -> dict[str, Any]:
-    ds = await _ctx(request).datastore(name)
+    ds = await context_of(request).datastore(name)
     return {"name": ds.name, "kind": ds.record.kind, "is_default": ds.record.is_default}
 
 
@@ -147,7 +156,7 @@ async def get_datastore(name: str, request: Request) -> dict[str, Any]:
 async def put_object(
     name: str, path: str, request: Request, overwrite: bool = False
 ) -> dict[str, Any]:
-    ctx = _ctx(request)
+    ctx = context_of(request)
     ds = await ctx.datastore(name)
     key = _key(path)
     if not overwrite and await ds.exists(key):
@@ -161,13 +170,13 @@ async def put_object(
 
 @router.get("/datastores/{name}/objects")
 async def list_objects(name: str, request: Request, prefix: str = "") -> list[dict[str, Any]]:
-    ds = await _ctx(request).datastore(name)
+    ds = await context_of(request).datastore(name)
     return [{"path": p, "size": s} for p, s in await ds.listing(_key(prefix) if prefix else "")]
 
 
 @router.get("/datastores/{name}/objects/{path:path}")
 async def get_object(name: str, path: str, request: Request) -> Response:
-    ds = await _ctx(request).datastore(name)
+    ds = await context_of(request).datastore(name)
     key = _key(path)
     if not await ds.exists(key):
         raise NotFound(f"no object {key!r} on datastore {name!r}")
@@ -176,7 +185,7 @@ async def get_object(name: str, path: str, request: Request) -> Response:
 
 @router.get("/compute")
 async def list_compute(request: Request) -> list[dict[str, Any]]:
-    return await store.compute_targets(_ctx(request).pool)
+    return await store.compute_targets(context_of(request).pool)
 
 
 # -- content-addressed blobs (snapshots) -------------------------------------------------
@@ -184,7 +193,7 @@ async def list_compute(request: Request) -> list[dict[str, Any]]:
 
 @router.post("/blobs/missing")
 async def missing_blobs(body: MissingBlobsRequest, request: Request) -> dict[str, list[str]]:
-    ds = await _ctx(request).default_store()
+    ds = await context_of(request).default_store()
     missing = []
     for digest in dict.fromkeys(body.digests):
         if not _valid_digest(digest):
@@ -202,7 +211,7 @@ def _valid_digest(digest: str) -> bool:
 
 @router.put("/blobs/{digest}", status_code=201)
 async def put_blob(digest: str, request: Request) -> dict[str, Any]:
-    ctx = _ctx(request)
+    ctx = context_of(request)
     if not _valid_digest(digest):
         raise ApiError(f"{digest!r} is not a digest of the form sha256:<64 hex digits>")
     body = await _read_body(request, ctx.settings.max_upload_bytes)
@@ -241,7 +250,7 @@ async def put_snapshot_delta(body: SnapshotDelta, request: Request) -> dict[str,
     manifest of every file. The result must hash to ``digest``, which the client computed
     from its full manifest, so nothing is stored unless both sides agree.
     """
-    ctx = _ctx(request)
+    ctx = context_of(request)
     ds = await ctx.default_store()
     try:
         base = await load_manifest(ds, body.base)
@@ -299,7 +308,7 @@ async def _check_snapshots(ctx: ApiContext, spec: PipelineSpec) -> list[str]:
 @router.post("/runs", status_code=201)
 async def submit_run(body: SubmitRequest, request: Request) -> dict[str, Any]:
     """Validate the pipeline fully, then record the run and emit ``RunRequested`` together."""
-    run_id = await _start_run(_ctx(request), body)
+    run_id = await _start_run(context_of(request), body)
     return {"run_id": run_id, "status": "Queued"}
 
 
@@ -383,7 +392,7 @@ async def _published_or_404(ctx: ApiContext, pipeline_id: str) -> tuple[dict[str
 @router.post("/pipelines", status_code=201)
 async def publish_pipeline(body: PublishRequest, request: Request) -> dict[str, Any]:
     """Publish an immutable pipeline (its snapshots pinned) behind its own endpoint."""
-    ctx = _ctx(request)
+    ctx = context_of(request)
     if (body.pipeline is None) == (body.run_id is None):
         raise ApiError("give either 'pipeline' or 'run_id' (the run whose pipeline to publish)")
     spec = body.pipeline
@@ -412,17 +421,17 @@ async def publish_pipeline(body: PublishRequest, request: Request) -> dict[str, 
 async def list_pipelines(
     request: Request, name: str | None = None, active_only: bool = True
 ) -> list[dict[str, Any]]:
-    return await store.list_published(_ctx(request).pool, name, active_only)
+    return await store.list_published(context_of(request).pool, name, active_only)
 
 
 @router.get("/pipelines/{pipeline_id}")
 async def get_pipeline(pipeline_id: str, request: Request) -> dict[str, Any]:
-    view, _ = await _published_or_404(_ctx(request), pipeline_id)
+    view, _ = await _published_or_404(context_of(request), pipeline_id)
     return {**view, "endpoint": f"/api/v1/pipelines/{pipeline_id}/runs"}
 
 
 async def _set_status(request: Request, pipeline_id: str, status: str) -> dict[str, Any]:
-    ctx = _ctx(request)
+    ctx = context_of(request)
     await _published_or_404(ctx, pipeline_id)
     await store.set_published_status(ctx.pool, pipeline_id, status)
     return {"id": pipeline_id, "status": status}
@@ -442,7 +451,7 @@ async def enable_pipeline(pipeline_id: str, request: Request) -> dict[str, Any]:
 @router.get("/pipelines/{pipeline_id}/parameters")
 async def pipeline_parameters_schema(pipeline_id: str, request: Request) -> dict[str, Any]:
     """JSON Schema of the ParameterAssignments the endpoint accepts."""
-    view, _ = await _published_or_404(_ctx(request), pipeline_id)
+    view, _ = await _published_or_404(context_of(request), pipeline_id)
     kinds = {bool: "boolean", int: "integer", float: "number", str: "string"}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -461,20 +470,22 @@ async def run_published(
     pipeline_id: str, body: PublishedRunRequest, request: Request
 ) -> dict[str, Any]:
     """Start a run of a published pipeline with new parameter values."""
-    ctx = _ctx(request)
-    view, spec = await _published_or_404(ctx, pipeline_id)
-    if view["status"] != "Active":
-        raise Conflict(
-            f"published pipeline {view['name']!r} ({pipeline_id}) is disabled; enable it "
-            "(POST .../enable) or use another version"
-        )
+    ctx = context_of(request)
+    found = await catalog.resolve_published(ctx.pool, pipeline_id)
+    return await start_resolved(ctx, found, body)
+
+
+async def start_resolved(
+    ctx: ApiContext, found: catalog.ResolvedPipeline, body: PublishedRunRequest
+) -> dict[str, Any]:
+    """Start a run of a resolved published pipeline; the seed's ``{"Id": ...}`` reply."""
     run_id = await _start_run(
         ctx,
         SubmitRequest(
             experiment=body.experiment,
-            pipeline=PipelineSpec.model_validate(spec),
+            pipeline=found.spec,
             parameters=body.parameters,
-            properties={"published_pipeline": pipeline_id},
+            properties=found.properties,
         ),
     )
     return {"Id": run_id, "run_id": run_id, "status": "Queued"}
@@ -491,7 +502,7 @@ async def cancel_run(
     run_id: str, request: Request, body: CancelRequest | None = None
 ) -> dict[str, Any]:
     """Ask the scheduler to cancel a run; answers at once, the run ends Canceled shortly."""
-    ctx = _ctx(request)
+    ctx = context_of(request)
     status = await ctx.pool.fetchval("SELECT status FROM runs WHERE run_id = $1", run_id)
     if status is None:
         raise NotFound(f"no run {run_id!r}; nothing to cancel")
@@ -506,12 +517,12 @@ async def cancel_run(
 async def list_runs(
     request: Request, experiment: str | None = None, limit: int = Query(50, ge=1, le=1000)
 ) -> list[dict[str, Any]]:
-    return await store.list_runs(_ctx(request).pool, experiment, limit)
+    return await store.list_runs(context_of(request).pool, experiment, limit)
 
 
 @router.get("/runs/{run_id}")
 async def get_run(run_id: str, request: Request) -> dict[str, Any]:
-    detail = await store.run_detail(_ctx(request).pool, run_id)
+    detail = await store.run_detail(context_of(request).pool, run_id)
     if detail is None:
         raise NotFound(f"no run {run_id!r}; list runs with GET /api/v1/runs")
     return detail
@@ -527,7 +538,7 @@ async def get_steps(run_id: str, request: Request) -> list[dict[str, Any]]:
 async def get_log(
     run_id: str, step: str, stream: Literal["stdout", "stderr", "mount"], request: Request
 ) -> Response:
-    ctx = _ctx(request)
+    ctx = context_of(request)
     row = await store.step_log(ctx.pool, run_id, step, stream)
     if row is None:
         raise NotFound(
@@ -540,7 +551,7 @@ async def get_log(
 
 @router.get("/runs/{run_id}/steps/{step}/metrics")
 async def get_metrics(run_id: str, step: str, request: Request) -> list[dict[str, Any]]:
-    return await store.step_metrics(_ctx(request).pool, run_id, step)
+    return await store.step_metrics(context_of(request).pool, run_id, step)
 
 
 async def _output(ctx: ApiContext, run_id: str, step: str, name: str) -> tuple[ObjectStore, str]:
@@ -552,7 +563,7 @@ async def _output(ctx: ApiContext, run_id: str, step: str, name: str) -> tuple[O
 
 @router.get("/runs/{run_id}/steps/{step}/outputs/{name}")
 async def get_output(run_id: str, step: str, name: str, request: Request) -> dict[str, Any]:
-    ds, path = await _output(_ctx(request), run_id, step, name)
+    ds, path = await _output(context_of(request), run_id, step, name)
     files = [{"path": key[len(path) + 1 :], "size": size} for key, size in await ds.listing(path)]
     return {"datastore": ds.name, "path": path, "files": files}
 
@@ -561,7 +572,7 @@ async def get_output(run_id: str, step: str, name: str, request: Request) -> dic
 async def get_output_file(
     run_id: str, step: str, name: str, file: str, request: Request
 ) -> Response:
-    ds, path = await _output(_ctx(request), run_id, step, name)
+    ds, path = await _output(context_of(request), run_id, step, name)
     key = f"{path}/{_key(file)}"
     if not await ds.exists(key):
         raise NotFound(f"output {name!r} of step {step!r} has no file {file!r}")
@@ -590,7 +601,7 @@ def fingerprint_diff(now: dict[str, Any], before: dict[str, Any]) -> list[dict[s
 @router.get("/runs/{run_id}/steps/{step}/reuse")
 async def why_not_reused(run_id: str, step: str, request: Request) -> dict[str, Any]:
     """The step's fingerprint and, against the closest earlier one, what differs."""
-    ctx = _ctx(request)
+    ctx = context_of(request)
     row = await store.fingerprint_of(ctx.pool, run_id, step)
     if row is None or row["fingerprint_doc"] is None:
         raise NotFound(f"step {step!r} of run {run_id!r} has no fingerprint (not released yet)")
@@ -626,7 +637,7 @@ async def list_cache(
     request: Request, limit: int = Query(100, ge=1, le=10000)
 ) -> list[dict[str, Any]]:
     """Reusable step results, newest first."""
-    return await store.cache_entries(_ctx(request).pool, limit)
+    return await store.cache_entries(context_of(request).pool, limit)
 
 
 @router.delete("/cache")
@@ -636,10 +647,10 @@ async def evict_cache(
     """Forget reusable results (by fingerprint or source run); their steps will run again."""
     if fingerprint is None and run_id is None:
         raise ApiError("say what to evict: ?fingerprint=... or ?run_id=...")
-    return {"evicted": await store.evict(_ctx(request).pool, fingerprint, run_id)}
+    return {"evicted": await store.evict(context_of(request).pool, fingerprint, run_id)}
 
 
 @router.get("/healthz", include_in_schema=False)
 async def healthz(request: Request) -> dict[str, str]:
-    await _ctx(request).pool.fetchval("SELECT 1")
+    await context_of(request).pool.fetchval("SELECT 1")
     return {"status": "ok"}

@@ -8,11 +8,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from services.api import endpoints
 from services.api.errors import ApiError, Invalid
 from services.api.handlers import ApiContext, router
 from services.api.settings import ApiSettings
 from services.runtime.bootstrap import bootstrap_workspace
+from services.runtime.catalog import PublishedDisabled, PublishedNotFound
 from services.runtime.service import Service
+from services.runtime.tokens import ScopeRefused, TokenRefused
 
 __all__ = ["ApiService", "create_app"]
 
@@ -48,6 +51,23 @@ def create_app() -> FastAPI:
         description="Submit and inspect pipeline runs; upload snapshots and datastore objects.",
     )
     app.include_router(router)
+    app.include_router(endpoints.router)
+
+    @app.exception_handler(TokenRefused)
+    async def _refused(_: Request, exc: TokenRefused) -> JSONResponse:
+        if isinstance(exc, ScopeRefused):
+            return JSONResponse({"detail": str(exc)}, status_code=403)
+        return JSONResponse(
+            {"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+
+    @app.exception_handler(PublishedNotFound)
+    async def _not_published(_: Request, exc: PublishedNotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(PublishedDisabled)
+    async def _disabled(_: Request, exc: PublishedDisabled) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -7,19 +7,25 @@ from typing import Any
 import asyncpg
 
 __all__ = [
+    "add_endpoint_version",
     "cache_entries",
     "compute_targets",
+    "create_endpoint",
     "earlier_fingerprints",
+    "endpoint_view",
     "evict",
     "fingerprint_of",
     "insert_queued_run",
     "list_datastores",
+    "list_endpoints",
     "list_published",
     "list_runs",
     "publish",
     "published",
     "run_detail",
     "run_spec",
+    "set_endpoint_default",
+    "set_endpoint_status",
     "set_published_status",
     "step_log",
     "step_metrics",
@@ -290,3 +296,90 @@ async def set_published_status(pool: Any, pipeline_id: str, status: str) -> bool
 async def run_spec(pool: Any, run_id: str) -> dict[str, Any] | None:
     spec = await pool.fetchval("SELECT spec FROM runs WHERE run_id = $1", run_id)
     return None if spec is None else dict(spec)
+
+
+# -- pipeline endpoints -------------------------------------------------------------------
+
+
+async def endpoint_view(conn: Any, ref: str) -> dict[str, Any] | None:
+    """An endpoint (by id or name) with its versions, oldest first."""
+    ep = await conn.fetchrow("SELECT * FROM pipeline_endpoints WHERE id = $1 OR name = $1", ref)
+    if ep is None:
+        return None
+    versions = await conn.fetch(
+        "SELECT v.version, v.pipeline_id, v.created_at, p.name, p.status"
+        " FROM pipeline_endpoint_versions v JOIN published_pipelines p ON p.id = v.pipeline_id"
+        " WHERE v.endpoint_id = $1 ORDER BY v.created_at, v.version::int",
+        ep["id"],
+    )
+    return {
+        "id": ep["id"],
+        "name": ep["name"],
+        "description": ep["description"],
+        "status": ep["status"],
+        "default_version": ep["default_version"],
+        "created_at": _iso(ep["created_at"]),
+        "endpoint": f"/api/v1/endpoints/{ep['id']}/runs",
+        "versions": [
+            {
+                "version": v["version"],
+                "pipeline_id": v["pipeline_id"],
+                "pipeline_name": v["name"],
+                "pipeline_status": v["status"],
+                "created_at": _iso(v["created_at"]),
+            }
+            for v in versions
+        ],
+    }
+
+
+async def list_endpoints(pool: Any) -> list[dict[str, Any]]:
+    ids = await pool.fetch("SELECT id FROM pipeline_endpoints ORDER BY name")
+    out = []
+    for r in ids:
+        if (view := await endpoint_view(pool, r["id"])) is not None:
+            out.append(view)
+    return out
+
+
+async def create_endpoint(conn: Any, endpoint_id: str, name: str, description: str) -> None:
+    await conn.execute(
+        "INSERT INTO pipeline_endpoints (id, name, description, default_version)"
+        " VALUES ($1, $2, $3, '0')",
+        endpoint_id,
+        name,
+        description,
+    )
+
+
+async def add_endpoint_version(
+    conn: Any, endpoint_id: str, pipeline_id: str, *, set_default: bool
+) -> str:
+    """Append the next version ("0", "1", ...); the endpoint row is locked while numbering."""
+    await conn.execute("SELECT 1 FROM pipeline_endpoints WHERE id = $1 FOR UPDATE", endpoint_id)
+    count = await conn.fetchval(
+        "SELECT count(*) FROM pipeline_endpoint_versions WHERE endpoint_id = $1", endpoint_id
+    )
+    version = str(count)
+    await conn.execute(
+        "INSERT INTO pipeline_endpoint_versions (endpoint_id, version, pipeline_id)"
+        " VALUES ($1, $2, $3)",
+        endpoint_id,
+        version,
+        pipeline_id,
+    )
+    if set_default:
+        await set_endpoint_default(conn, endpoint_id, version)
+    return version
+
+
+async def set_endpoint_default(conn: Any, endpoint_id: str, version: str) -> None:
+    await conn.execute(
+        "UPDATE pipeline_endpoints SET default_version = $2 WHERE id = $1", endpoint_id, version
+    )
+
+
+async def set_endpoint_status(conn: Any, endpoint_id: str, status: str) -> None:
+    await conn.execute(
+        "UPDATE pipeline_endpoints SET status = $2 WHERE id = $1", endpoint_id, status
+    )

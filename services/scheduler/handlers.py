@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from typing import Any
 
 import structlog
 
@@ -29,6 +30,7 @@ from contracts.spec import (
     resolve_parameters,
     validate_pipeline,
 )
+from services.runtime import catalog
 from services.runtime.outbox import Delivery, Tx
 from services.scheduler import store
 from services.scheduler.reuse import fingerprint_doc, outputs_exist
@@ -335,12 +337,15 @@ class SchedulerHandlers:
             if existing is not None and existing.status != "Queued":
                 _log.info("scheduler.run_already_started", status=existing.status)
                 return
-            spec_json = event.pipeline.model_dump(mode="json")
+            # An unknown or disabled published pipeline raises a PermanentError here: the
+            # request is dead-lettered with the reason and no run exists.
+            pipeline, properties = await self._pipeline_of(tx.conn, event)
+            spec_json = pipeline.model_dump(mode="json")
             try:
                 validate_pipeline(
-                    event.pipeline, compute_targets=await store.known_compute_targets(tx.conn)
+                    pipeline, compute_targets=await store.known_compute_targets(tx.conn)
                 )
-                params = resolve_parameters(event.pipeline, event.parameters)
+                params = resolve_parameters(pipeline, event.parameters)
             except PipelineSpecError as exc:
                 await store.finish_run(
                     tx.conn,
@@ -362,13 +367,14 @@ class SchedulerHandlers:
                 parameters=dict(params),
                 regenerate_outputs=event.regenerate_outputs,
                 submitted_by=event.submitted_by,
+                properties=properties,
             )
-            await store.insert_steps(tx.conn, event.run_id, event.pipeline)
+            await store.insert_steps(tx.conn, event.run_id, pipeline)
             tx.emit(
                 ev.RunStarted(
                     run_id=event.run_id,
                     experiment=event.experiment,
-                    steps=[s.name for s in event.pipeline.steps],
+                    steps=[s.name for s in pipeline.steps],
                 )
             )
             run = store.RunRow(
@@ -379,11 +385,27 @@ class SchedulerHandlers:
                 dict(params),
                 regenerate_outputs=event.regenerate_outputs,
             )
-            self._specs[run.run_id] = event.pipeline
-            if not await self._request_prerequisites(tx, run, event.pipeline):
+            self._specs[run.run_id] = pipeline
+            if not await self._request_prerequisites(tx, run, pipeline):
                 return
             await self._advance(tx, run)
-        _log.info("scheduler.run_started", steps=len(event.pipeline.steps))
+        _log.info("scheduler.run_started", steps=len(pipeline.steps))
+
+    @staticmethod
+    async def _pipeline_of(
+        conn: Any, event: ev.RunRequested
+    ) -> tuple[PipelineSpec, dict[str, str] | None]:
+        """The spec the request means, and the run properties that say where it came from."""
+        if event.pipeline is not None:
+            return event.pipeline, None
+        if event.published_pipeline_id is not None:
+            found = await catalog.resolve_published(conn, event.published_pipeline_id)
+        else:
+            assert event.pipeline_endpoint is not None  # the event's validator ensures it
+            found = await catalog.resolve_endpoint(
+                conn, event.pipeline_endpoint, event.pipeline_version
+            )
+        return found.spec, found.properties
 
     async def _request_prerequisites(self, tx: Tx, run: store.RunRow, spec: PipelineSpec) -> bool:
         """Mark known snapshots/environments ready and request the others (once each)."""

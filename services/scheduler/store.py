@@ -103,11 +103,13 @@ async def upsert_run_running(
     parameters: dict[str, object],
     regenerate_outputs: bool,
     submitted_by: str | None,
+    properties: dict[str, str] | None = None,
 ) -> None:
     """Record the run as Running (it may exist as Queued when the API accepted it)."""
     await conn.execute(
         "INSERT INTO runs (run_id, experiment, status, spec, parameters, regenerate_outputs,"
-        " submitted_by, started_at) VALUES ($1, $2, 'Running', $3, $4, $5, $6, now())"
+        " submitted_by, properties, started_at)"
+        " VALUES ($1, $2, 'Running', $3, $4, $5, $6, $7, now())"
         " ON CONFLICT (run_id) DO UPDATE SET status = 'Running', started_at = now()",
         run_id,
         experiment,
@@ -115,6 +117,7 @@ async def upsert_run_running(
         parameters,
         regenerate_outputs,
         submitted_by,
+        properties or {},
     )
 
 

@@ -40,6 +40,7 @@ from services.runtime.bootstrap import bootstrap_workspace
 from services.runtime.bus import ensure_topics
 from services.runtime.db import migrate
 from services.runtime.settings import RuntimeSettings
+from services.runtime.tokens import create_token
 from tests.helpers import eventually
 from tests.integration.kafka_tools import read_all
 
@@ -61,6 +62,7 @@ class Cluster:
     faults: list[tuple[float, str]] = field(default_factory=list)
     t0: float = field(default_factory=time.monotonic)
     restarted: list[str] = field(default_factory=list)
+    token: str = ""
 
     @property
     def db_url(self) -> str:
@@ -119,6 +121,11 @@ async def _prepare(c: Cluster) -> None:
     await migrate(c.db_url)
     await ensure_topics(c.settings(), ["local"])
     await bootstrap_workspace(c.settings())
+    conn = await asyncpg.connect(c.db_url)
+    try:
+        c.token, _ = await create_token(conn, "chaos", ["admin"])
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
@@ -286,7 +293,11 @@ async def test_nothing_is_lost_or_duplicated_under_faults(cluster: Cluster, tmp_
     """Every run completes with exact outputs despite every kind of fault (summary printed)."""
     c = cluster
     ledger = tmp_path / "ledger"
-    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{c.api_port}/api/v1", timeout=30)
+    http = httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{c.api_port}/api/v1",
+        timeout=30,
+        headers={"Authorization": f"Bearer {c.token}"},
+    )
     script = (Path(__file__).parent / "step_script.py").read_bytes()
     digest = digest_bytes(script)
     manifest = SnapshotManifest(

@@ -193,6 +193,28 @@ def test_cli_status_runs_and_cancel(stack_home: Path, workspace: Workspace, tmp_
     assert "already Canceled" in again.stdout
 
 
+def test_cli_tokens_create_list_revoke(stack_home: Path, workspace: Workspace) -> None:
+    """`tokens create` prints a token once; `list` never shows it; `revoke` makes it 401."""
+    import httpx
+
+    created = cli(stack_home, "tokens", "create", "ci-bot", "--scope", "submit")
+    assert created.returncode == 0, created.stdout + created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    token_id = created.stdout.split("created token ")[1].split()[0]
+    runs = f"{workspace.api_url}/api/v1/runs"
+    assert httpx.get(runs, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    listed = cli(stack_home, "tokens", "list")
+    assert token_id in listed.stdout
+    assert "ci-bot" in listed.stdout
+    assert token not in listed.stdout
+    assert cli(stack_home, "tokens", "revoke", token_id).returncode == 0
+    assert httpx.get(runs, headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    bad = cli(stack_home, "tokens", "create", "x", "--scope", "root")
+    assert bad.returncode == 2
+    assert "unknown scopes ['root']" in bad.stdout
+    assert cli(stack_home, "tokens", "revoke", token_id).returncode == 1
+
+
 def test_resubmitted_tree_uploads_only_the_change(workspace: Workspace, tmp_path: Path) -> None:
     """A 300-file tree re-uploaded with one changed file sends that file and a small delta,
     and the server's rebuilt manifest runs a step."""
@@ -217,11 +239,12 @@ def test_resubmitted_tree_uploads_only_the_change(workspace: Workspace, tmp_path
     assert run.find_step_run("main").get_stdout().strip() == "seven"
 
 
-def test_seed_publish_flow(workspace: Workspace, tmp_path: Path) -> None:
+def test_seed_publish_flow(workspace: Workspace, stack_home: Path, tmp_path: Path) -> None:
     """run.publish_pipeline, a REST POST with ParameterAssignments, disable/enable, get."""
     import httpx
 
-    from headrace import PipelineParameter, PublishedPipeline
+    from headrace import PipelineEndpoint, PipelineParameter, PublishedPipeline
+    from headrace.core.authentication import InteractiveLoginAuthentication
     from headrace.errors import ApiError
 
     (tmp_path / "echo.py").write_text("import sys\nprint('arg', sys.argv[1])\n")
@@ -239,10 +262,12 @@ def test_seed_publish_flow(workspace: Workspace, tmp_path: Path) -> None:
     published = run.publish_pipeline(
         name="My_Published_Pipeline", description="My Published Pipeline Description", version="1.0"
     )
-    response = httpx.post(
-        published.endpoint,
-        json={"ExperimentName": "My_Pipeline", "ParameterAssignments": {"pipeline_arg": 20}},
-    )
+    body = {"ExperimentName": "My_Pipeline", "ParameterAssignments": {"pipeline_arg": 20}}
+    assert httpx.post(published.endpoint, json=body).status_code == 401
+    auth_header = InteractiveLoginAuthentication(
+        config=stack_home / "config.json"
+    ).get_authentication_header()
+    response = httpx.post(published.endpoint, headers=auth_header, json=body)
     assert response.status_code == 201, response.text
     rest_run = Experiment(workspace, "My_Pipeline")
     from headrace.experiment import PipelineRun
@@ -262,3 +287,17 @@ def test_seed_publish_flow(workspace: Workspace, tmp_path: Path) -> None:
     )
     from_object = pipeline.publish(name="From_Object")
     assert from_object.id in [p.id for p in PublishedPipeline.list(workspace)]
+
+    endpoint = PipelineEndpoint.publish(
+        workspace=workspace, name="Echo_Endpoint", pipeline=published, description="echo"
+    )
+    assert endpoint.add(from_object) == "1"
+    url = endpoint.endpoint
+    endpoint.set_default_version("1")
+    got = PipelineEndpoint.get(workspace=workspace, name="Echo_Endpoint")
+    assert got.default_version == "1"
+    assert got.endpoint == url
+    assert [p.id for p in got.list_pipelines()] == [published.id, from_object.id]
+    pinned = got.submit("e2e", pipeline_parameters={"pipeline_arg": 7}, pipeline_version="0")
+    assert pinned.wait_for_completion(show_output=False, timeout_seconds=60) == "Completed"
+    assert pinned.find_step_run("echo").get_stdout().strip() == "arg 7"

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -23,6 +24,7 @@ from services.image_builder.settings import ImageBuilderSettings
 from services.runtime.bootstrap import bootstrap_workspace
 from services.runtime.service import Service
 from services.runtime.settings import RuntimeSettings
+from services.runtime.tokens import create_token
 from services.scheduler.service import SchedulerService
 from services.scheduler.settings import SchedulerSettings
 from services.snapshotter.service import SnapshotterService
@@ -96,7 +98,16 @@ async def running_stack(
     ]
     api = ApiService(ApiSettings(**base))
     await asyncio.gather(*(s.start() for s in [*services, api]))
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=api.app), base_url="http://api")
+    conn = await asyncpg.connect(runtime_settings.database_url)
+    try:
+        token, _ = await create_token(conn, "tests", ["admin"])
+    finally:
+        await conn.close()
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api.app),
+        base_url="http://api",
+        headers={"Authorization": f"Bearer {token}"},
+    )
     try:
         yield Stack(runtime_settings, services, api, client)
     finally:

@@ -297,16 +297,18 @@ async def test_manifest_delta_must_hash_to_the_announced_digest(stack: Stack) ->
 
 async def test_run_started_and_observed_purely_through_kafka(stack: Stack) -> None:
     """An external system using only aiokafka starts a run by event and sees it complete."""
-    from examples.external_client.run_via_kafka import start_and_follow
+    from examples.external_client.run_via_kafka import script_target, start_and_follow
 
     snap = await stack.upload_snapshot({"hello.py": "print('hello from kafka')"})
     seen = await asyncio.wait_for(
         start_and_follow(
-            stack.settings.kafka_bootstrap, snap, "hello.py", prefix=stack.settings.topic_prefix
+            stack.settings.kafka_bootstrap,
+            script_target(snap, "hello.py"),
+            prefix=stack.settings.topic_prefix,
         ),
         timeout=60,
     )
-    assert seen == [
+    assert [t for t, _ in seen] == [
         "headrace.run.started.v1",
         "headrace.step.started.v1",
         "headrace.step.completed.v1",

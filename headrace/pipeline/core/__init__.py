@@ -2,12 +2,14 @@
 
 from headrace.datarefs import PipelineData
 from headrace.experiment import PipelineRun, StepRun
+from headrace.pipeline_endpoint import PipelineEndpoint
 from headrace.pipeline_model import Pipeline, PipelineParameter
 from headrace.published import PublishedPipeline
 
 __all__ = [
     "Pipeline",
     "PipelineData",
+    "PipelineEndpoint",
     "PipelineParameter",
     "PipelineRun",
     "PublishedPipeline",

@@ -1,0 +1,60 @@
+"""Bearer-token authentication for every API route, with the scope each route needs.
+
+Reads need ``read``; starting, cancelling and feeding runs (snapshots, blobs, datastore
+uploads) need ``submit``; everything else that changes state (publishing, endpoints, cache
+eviction) needs ``admin``. One table here rather than a decorator per route, so the whole
+policy reads in one place.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request, Security
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.runtime.tokens import Scope, TokenInfo, verify_token
+
+__all__ = ["authorize", "needed_scope"]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API token from `headrace tokens create NAME --scope read|submit|admin`.",
+)
+
+#: (method, route template) pairs that only need ``submit``
+SUBMIT_ROUTES = frozenset(
+    {
+        ("POST", "/api/v1/runs"),
+        ("POST", "/api/v1/runs/{run_id}/cancel"),
+        ("POST", "/api/v1/blobs/missing"),
+        ("PUT", "/api/v1/blobs/{digest}"),
+        ("POST", "/api/v1/snapshots"),
+        ("PUT", "/api/v1/datastores/{name}/objects/{path:path}"),
+        ("POST", "/api/v1/pipelines/{pipeline_id}/runs"),
+        ("POST", "/api/v1/endpoints/{endpoint}/runs"),
+    }
+)
+PUBLIC_ROUTES = frozenset({("GET", "/api/v1/healthz")})
+
+
+def needed_scope(method: str, template: str) -> Scope | None:
+    """The scope a request needs; None for the unauthenticated health check."""
+    if (method, template) in PUBLIC_ROUTES:
+        return None
+    if method in ("GET", "HEAD"):
+        return "read"
+    return "submit" if (method, template) in SUBMIT_ROUTES else "admin"
+
+
+async def authorize(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Security(_bearer),
+) -> TokenInfo | None:
+    """Check the bearer token against the route's scope (``TokenRefused`` → 401/403)."""
+    route = request.scope.get("route")
+    template = route.path if isinstance(route, APIRoute) else request.url.path
+    scope = needed_scope(request.method, template)
+    if scope is None:
+        return None
+    token = credentials.credentials if credentials is not None else None
+    return await verify_token(request.app.state.ctx.pool, token, scope)
