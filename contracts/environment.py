@@ -9,6 +9,8 @@ local path, which the lock and its digest could not describe.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -55,6 +57,13 @@ class EnvironmentDefinition(BaseModel):
     version: str = "1"
     pip_requirements: list[str]
     env_vars: dict[str, str] = {}
+
+    @property
+    def key(self) -> str:
+        """``name@version:<16 hex>``: names the definition by its content, so a step spec
+        pins exactly what it asked for and two different definitions never share a key."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return f"{self.name}@{self.version}:{hashlib.sha256(canonical).hexdigest()[:16]}"
 
     @field_validator("name")
     @classmethod

@@ -15,6 +15,7 @@ from typing import ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contracts.environment import EnvironmentDefinition
 from contracts.spec import ParameterValue, PipelineSpec
 
 __all__ = [
@@ -164,10 +165,12 @@ class SnapshotFailed(Event):
 
 
 class EnvironmentRequested(Event):
-    """Resolve (and later build) the named environment for the run's steps."""
+    """Resolve the environment ``environment`` (a definition key, or "default") for the run's
+    steps, building it when no build of the same definition exists."""
 
     type = "headrace.environment.requested.v1"
     environment: str
+    definition: EnvironmentDefinition | None = None
 
 
 class EnvironmentReady(Event):

@@ -16,9 +16,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.environment import EnvironmentDefinition
+
 __all__ = [
     "DEFAULT_COMPUTE_TARGET",
     "DEFAULT_DATASTORE",
+    "DEFAULT_ENVIRONMENT",
     "Argument",
     "DatastoreInput",
     "InputArg",
@@ -40,6 +43,8 @@ __all__ = [
 
 DEFAULT_DATASTORE = "workspaceblobstore"
 DEFAULT_COMPUTE_TARGET = "local"
+#: the runner's own interpreter, with the headrace step runtime importable
+DEFAULT_ENVIRONMENT = "default"
 
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$"
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -129,7 +134,9 @@ class StepSpec(_Frozen):
     inputs: list[StepInput] = Field(default_factory=list)
     outputs: list[StepOutput] = Field(default_factory=list)
     compute_target: str = DEFAULT_COMPUTE_TARGET
-    environment: str = "default"
+    #: "default" (the runner's interpreter) or the ``key`` of one of the pipeline's
+    #: ``environments``
+    environment: str = DEFAULT_ENVIRONMENT
     allow_reuse: bool = True
     timeout_seconds: int | None = Field(default=None, gt=0)
     #: with ``hash_paths``: the digest of only those files, used by reuse instead of the
@@ -144,6 +151,9 @@ class PipelineSpec(_Frozen):
 
     steps: list[StepSpec] = Field(min_length=1)
     parameters: list[ParameterSpec] = Field(default_factory=list)
+    #: the environments the steps name (by ``key``), defined in full so the run is
+    #: self-contained
+    environments: list[EnvironmentDefinition] = Field(default_factory=list)
     description: str = ""
     #: let independent branches go on after a step failed (its downstream steps are skipped)
     continue_on_step_failure: bool = False
@@ -235,6 +245,14 @@ def validate_pipeline(spec: PipelineSpec, *, compute_targets: Iterable[str] | No
             if isinstance(inp, PipelineDataInput) and producers.get(inp.name) == step.name:
                 problems.append(f"step {step.name!r}: consumes its own output {inp.name!r}")
         problems.extend(_check_arguments(step, set(param_names)))
+
+    envs = {e.key: e for e in spec.environments}
+    for step in spec.steps:
+        if step.environment != DEFAULT_ENVIRONMENT and step.environment not in envs:
+            problems.append(
+                f"step {step.name!r}: environment {step.environment!r} is not among the "
+                "pipeline's environments; add its definition to the pipeline's environments"
+            )
 
     if compute_targets is not None:
         known = set(compute_targets)

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 __all__ = [
     "ComputeTarget",
     "DataReference",
+    "Dataset",
     "Datastore",
+    "Environment",
     "Experiment",
     "HeadraceError",
     "Pipeline",
@@ -30,7 +32,9 @@ __all__ = [
 _WHERE = {
     "ComputeTarget": "headrace.compute",
     "DataReference": "headrace.datarefs",
+    "Dataset": "headrace.dataset",
     "Datastore": "headrace.datastore",
+    "Environment": "headrace.environment",
     "Experiment": "headrace.experiment",
     "HeadraceError": "headrace.errors",
     "Pipeline": "headrace.pipeline_model",
@@ -48,7 +52,9 @@ _WHERE = {
 if TYPE_CHECKING:
     from headrace.compute import ComputeTarget
     from headrace.datarefs import DataReference, PipelineData
+    from headrace.dataset import Dataset
     from headrace.datastore import Datastore
+    from headrace.environment import Environment
     from headrace.errors import HeadraceError
     from headrace.experiment import Experiment, PipelineRun, StepRun
     from headrace.pipeline_endpoint import PipelineEndpoint

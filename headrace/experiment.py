@@ -65,6 +65,8 @@ def prepare_pipeline(
         for i, step in enumerate(pipeline.steps)
         if step.hash_paths
     }
+    for step in pipeline.steps:
+        step.environment_definition()  # a bad environment fails before anything is uploaded
     for snap in taken.values():
         check_size(snap, max_snapshot_bytes)
     for snap in taken.values():

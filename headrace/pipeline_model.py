@@ -69,11 +69,13 @@ class Pipeline:
         """The submitted form; ``snapshots`` maps source directories to snapshot digests,
         ``source_digests`` step positions to the digests of their ``hash_paths``."""
         digests = source_digests or {}
+        envs = [s.environment_definition() for s in self.steps]
         return PipelineSpec(
             steps=[
-                s.to_spec(snapshots[str(s.source_path)], digests.get(i))
+                s.to_spec(snapshots[str(s.source_path)], digests.get(i), envs[i])
                 for i, s in enumerate(self.steps)
             ],
+            environments=list({e.key: e for e in envs if e is not None}.values()),
             parameters=[
                 ParameterSpec(name=p.name, default=p.default_value) for p in self.parameters()
             ],

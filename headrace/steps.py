@@ -7,7 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from contracts.environment import EnvironmentDefinition
 from contracts.spec import (
+    DEFAULT_ENVIRONMENT,
     Argument,
     DatastoreInput,
     InputArg,
@@ -21,6 +23,7 @@ from contracts.spec import (
 )
 from headrace.compute import ComputeTarget
 from headrace.datarefs import DataReference, PipelineData
+from headrace.environment import Environment, RunConfiguration
 from headrace.pipeline_model import PipelineParameter
 
 __all__ = ["PythonScriptStep", "spec_step_name"]
@@ -62,6 +65,7 @@ class PythonScriptStep:
         timeout_seconds: int | None = None,
         max_retries: int = 0,
         target: ComputeTarget | str | None = None,
+        environment: Environment | None = None,
     ) -> None:
         self.script_name = script_name
         self.name = name or script_name
@@ -71,6 +75,11 @@ class PythonScriptStep:
             target.name if isinstance(target, ComputeTarget) else (target or "local")
         )
         self.runconfig = runconfig
+        if environment is None and isinstance(runconfig, RunConfiguration):
+            environment = runconfig.environment
+        if environment is not None and environment.python.user_managed_dependencies:
+            environment = None  # the seed's "use the compute's Python": the default one
+        self.environment = environment
         self.inputs = list(inputs or [])
         self.outputs = list(outputs or [])
         self.params = dict(params or {})
@@ -95,8 +104,20 @@ class PythonScriptStep:
                 names.add(arg.name)
         return found
 
-    def to_spec(self, snapshot: str, source_digest: str | None = None) -> StepSpec:
-        """This step in the submitted form (``source_digest``: of its ``hash_paths``)."""
+    def environment_definition(self) -> EnvironmentDefinition | None:
+        """The step's environment in submitted form (reads a requirements file)."""
+        if self.environment is None:
+            return None
+        return self.environment.definition(self.source_path)
+
+    def to_spec(
+        self,
+        snapshot: str,
+        source_digest: str | None = None,
+        environment: EnvironmentDefinition | None = None,
+    ) -> StepSpec:
+        """This step in the submitted form (``source_digest``: of its ``hash_paths``;
+        ``environment``: its environment's definition)."""
         outputs = {o.name for o in self.outputs}
         args: list[Argument] = []
         for a in self.arguments:
@@ -135,6 +156,7 @@ class PythonScriptStep:
             timeout_seconds=self.timeout_seconds,
             max_retries=self.max_retries,
             source_digest=source_digest,
+            environment=environment.key if environment is not None else DEFAULT_ENVIRONMENT,
         )
 
     def __repr__(self) -> str:

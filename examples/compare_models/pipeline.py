@@ -2,7 +2,9 @@
 
 Creates a small synthetic data set (no downloads), uploads it to the default datastore,
 reads it through a DataReference, passes models and metrics along with PipelineData, and ends
-in a comparison report. Run it against a running stack (``headrace up``)::
+in a comparison report. The training step declares its own environment (numpy and
+scikit-learn), built once by the image builder. Run it against a running stack
+(``headrace up``)::
 
     python examples/compare_models/pipeline.py
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from headrace import (
     DataReference,
+    Environment,
     Experiment,
     Pipeline,
     PipelineData,
@@ -24,6 +27,8 @@ from headrace import (
     PythonScriptStep,
     Workspace,
 )
+from headrace.core.conda_dependencies import CondaDependencies
+from headrace.core.runconfig import RunConfiguration
 
 SRC = Path(__file__).parent / "src"
 
@@ -60,6 +65,13 @@ def build(ws: Workspace) -> Pipeline:
     report = PipelineData("report", datastore=def_blob_store)
     min_improvement = PipelineParameter(name="min_improvement", default_value=0.05)
 
+    sklearn_env = Environment(name="compare-models-sklearn")
+    sklearn_env.python.conda_dependencies = CondaDependencies.create(
+        pip_packages=["numpy==2.*", "scikit-learn==1.*"]
+    )
+    run_config = RunConfiguration()
+    run_config.environment = sklearn_env
+
     train_step = PythonScriptStep(
         name="train",
         script_name="train.py",
@@ -67,6 +79,7 @@ def build(ws: Workspace) -> Pipeline:
         inputs=[blob_input_data],
         outputs=[models],
         compute_target="local",
+        runconfig=run_config,
         source_directory=str(SRC),
     )
     extract_step = PythonScriptStep(

@@ -9,19 +9,33 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["ComputeTarget", "Datastore", "Experiment", "Run", "Workspace"]
+__all__ = [
+    "ComputeTarget",
+    "Dataset",
+    "Datastore",
+    "Environment",
+    "Experiment",
+    "Run",
+    "RunConfiguration",
+    "Workspace",
+]
 
 _WHERE = {
     "ComputeTarget": "headrace.compute",
+    "Dataset": "headrace.dataset",
     "Datastore": "headrace.datastore",
+    "Environment": "headrace.environment",
     "Experiment": "headrace.experiment",
     "Run": "headrace.run_context",
+    "RunConfiguration": "headrace.environment",
     "Workspace": "headrace.workspace",
 }
 
 if TYPE_CHECKING:
     from headrace.compute import ComputeTarget
+    from headrace.dataset import Dataset
     from headrace.datastore import Datastore
+    from headrace.environment import Environment, RunConfiguration
     from headrace.experiment import Experiment
     from headrace.run_context import Run
     from headrace.workspace import Workspace

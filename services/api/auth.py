@@ -1,9 +1,9 @@
 """Bearer-token authentication for every API route, with the scope each route needs.
 
 Reads need ``read``; starting, cancelling and feeding runs (snapshots, blobs, datastore
-uploads) need ``submit``; everything else that changes state (publishing, endpoints, cache
-eviction) needs ``admin``. One table here rather than a decorator per route, so the whole
-policy reads in one place.
+uploads, environment registrations) need ``submit``; everything else that changes state
+(publishing, endpoints, datastores, datasets, cache eviction) needs ``admin``. One table
+here rather than a decorator per route, so the whole policy reads in one place.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ SUBMIT_ROUTES = frozenset(
         ("PUT", "/api/v1/datastores/{name}/objects/{path:path}"),
         ("POST", "/api/v1/pipelines/{pipeline_id}/runs"),
         ("POST", "/api/v1/endpoints/{endpoint}/runs"),
+        ("POST", "/api/v1/environments"),
     }
 )
 PUBLIC_ROUTES = frozenset({("GET", "/api/v1/healthz")})

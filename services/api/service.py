@@ -8,13 +8,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from services.api import endpoints
+from services.api import datasets, datastores, endpoints, environments
 from services.api.errors import ApiError, Invalid
 from services.api.handlers import ApiContext, router
 from services.api.settings import ApiSettings
 from services.runtime.bootstrap import bootstrap_workspace
 from services.runtime.catalog import PublishedDisabled, PublishedNotFound
 from services.runtime.service import Service
+from services.runtime.storage import DatastoreError, InvalidKey, ObjectNotFound, UnknownDatastore
 from services.runtime.tokens import ScopeRefused, TokenRefused
 
 __all__ = ["ApiService", "create_app"]
@@ -52,6 +53,9 @@ def create_app() -> FastAPI:
     )
     app.include_router(router)
     app.include_router(endpoints.router)
+    app.include_router(datastores.router)
+    app.include_router(datasets.router)
+    app.include_router(environments.router)
 
     @app.exception_handler(TokenRefused)
     async def _refused(_: Request, exc: TokenRefused) -> JSONResponse:
@@ -68,6 +72,18 @@ def create_app() -> FastAPI:
     @app.exception_handler(PublishedDisabled)
     async def _disabled(_: Request, exc: PublishedDisabled) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    # Storage errors name the datastore and key and never hold a credential (see
+    # services.runtime.storage), so their text goes to the client as it is.
+    @app.exception_handler(UnknownDatastore)
+    @app.exception_handler(ObjectNotFound)
+    async def _no_object(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(InvalidKey)
+    @app.exception_handler(DatastoreError)
+    async def _storage(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -39,6 +39,7 @@ __all__ = [
     "Handler",
     "Producer",
     "Subscription",
+    "consumer_group",
     "ensure_topics",
     "is_transient",
 ]
@@ -125,6 +126,11 @@ async def ensure_topics(settings: RuntimeSettings, compute_targets: Sequence[str
         await admin.close()
 
 
+def consumer_group(prefix: str, group: str) -> str:
+    """The Kafka consumer group id of a subscription's ``group`` in one installation."""
+    return f"{prefix}{group}"
+
+
 class DeadLetters:
     """Sends messages that cannot be handled to the dead-letter topic, with the reason."""
 
@@ -184,7 +190,8 @@ class Consumer:
         self._consumer = AIOKafkaConsumer(
             *subscription.topics,
             bootstrap_servers=settings.kafka_bootstrap,
-            group_id=subscription.group,
+            # prefixed like the topics, so installations sharing a broker never share a group
+            group_id=consumer_group(settings.topic_prefix, subscription.group),
             client_id=client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

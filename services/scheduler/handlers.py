@@ -60,6 +60,12 @@ def _argument(arg: object, params: dict[str, ParameterValue]) -> dict[str, str]:
     raise TypeError(f"unknown argument {arg!r}")
 
 
+def _environment_request(run_id: str, spec: PipelineSpec, key: str) -> ev.EnvironmentRequested:
+    """Ask for environment ``key`` with its definition, which the builder needs to build it."""
+    definition = next((e for e in spec.environments if e.key == key), None)
+    return ev.EnvironmentRequested(run_id=run_id, environment=key, definition=definition)
+
+
 class SchedulerHandlers:
     """State transitions of runs and steps."""
 
@@ -426,7 +432,7 @@ class SchedulerHandlers:
                 elif table == "snapshots":
                     tx.emit(ev.SnapshotRequested(run_id=run.run_id, digest=key))
                 else:
-                    tx.emit(ev.EnvironmentRequested(run_id=run.run_id, environment=key))
+                    tx.emit(_environment_request(run.run_id, spec, key))
         return True
 
     # -- prerequisites -------------------------------------------------------------------
@@ -460,10 +466,12 @@ class SchedulerHandlers:
     ) -> None:
         async with self.results.transaction(decoded) as tx:
             run = await store.lock_run(tx.conn, event.run_id)
-            if run is not None:
-                await self._fail_run(
-                    tx, run, f"environment {event.environment!r} failed: {event.reason}", []
+            if run is not None and run.status in store.ACTIVE:
+                reason = f"environment {event.environment!r} failed: {event.reason}"
+                steps = await store.fail_steps_needing_environment(
+                    tx.conn, run.run_id, event.environment, reason
                 )
+                await self._fail_run(tx, run, reason, steps)
 
     # -- step phases ---------------------------------------------------------------------
 
@@ -666,7 +674,7 @@ class SchedulerHandlers:
         if item.kind == "snapshot":
             tx.emit(ev.SnapshotRequested(run_id=run.run_id, digest=item.key))
         elif item.kind == "environment":
-            tx.emit(ev.EnvironmentRequested(run_id=run.run_id, environment=item.key))
+            tx.emit(_environment_request(run.run_id, self._spec(run), item.key))
         elif item.kind == "step":
             step = await store.step(tx.conn, run.run_id, item.key)
             if step is not None and step.attempt == item.attempt:

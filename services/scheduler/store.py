@@ -24,6 +24,7 @@ __all__ = [
     "compute_kind",
     "environment_digest",
     "expired_leases",
+    "fail_steps_needing_environment",
     "fail_waiting_steps",
     "fence_attempt",
     "finish_run",
@@ -252,6 +253,20 @@ async def update_step(conn: asyncpg.Connection, run_id: str, name: str, **values
         f"UPDATE steps SET {', '.join(sets)} WHERE run_id = $1 AND name = $2",  # noqa: S608 - columns checked above
         *args,
     )
+
+
+async def fail_steps_needing_environment(
+    conn: asyncpg.Connection, run_id: str, environment: str, reason: str
+) -> list[str]:
+    """Fail the run's waiting steps that need ``environment``, with ``reason``; their names."""
+    rows = await conn.fetch(
+        "UPDATE steps SET status = 'Failed', phase = 'done', finished_at = now(), error = $3"
+        " WHERE run_id = $1 AND environment = $2 AND phase = 'waiting' RETURNING name",
+        run_id,
+        environment,
+        reason,
+    )
+    return sorted(r["name"] for r in rows)
 
 
 async def fail_waiting_steps(conn: asyncpg.Connection, run_id: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 import os
 import signal
+import site
 import sys
 import threading
 import time
@@ -44,11 +45,25 @@ def _guard(path: str, interval: float) -> None:
         time.sleep(interval)
 
 
+def _add_environment(path: str) -> None:
+    """Put a step environment's packages (a ``--target`` tree) ahead of the runner's.
+
+    A forked step inherits the fork server's ``sys.path``, so ``PYTHONPATH`` alone would not
+    reach it; ``addsitedir`` also runs the tree's ``.pth`` files, as an installed venv would.
+    """
+    if not path:
+        return
+    if path not in sys.path:
+        sys.path.insert(1, path)
+    site.addsitedir(path)
+
+
 def main(argv: list[str]) -> None:
     if len(argv) < 2:
         sys.exit("usage: boot.py LEASE_FILE SCRIPT [ARGS...]")
     lease_file, script, *args = argv
     threading.Thread(target=_guard, args=(lease_file, 0.2), daemon=True).start()
+    _add_environment(os.environ.get("HEADRACE_ENV_PATH", ""))
     sys.argv = [script, *args]
     # As `python SCRIPT` would: the script's directory first on the path, not this file's.
     sys.path[0] = os.path.dirname(os.path.abspath(script))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import platform
 import shutil
 import signal
 import time
@@ -22,12 +23,14 @@ import structlog
 
 from contracts import events as ev
 from contracts.envelope import DecodedEvent
+from contracts.spec import DEFAULT_ENVIRONMENT
 from services.runtime.errors import PermanentError
 from services.runtime.outbox import Delivery
 from services.runtime.scratch import AttemptDir
 from services.runtime.snapshots import materialise
 from services.runtime.storage import ObjectStore, default_datastore, open_datastore
 from services.step_runner import store
+from services.step_runner.envcache import EnvironmentCache
 from services.step_runner.errors import StepStartError
 from services.step_runner.launcher import Launcher, StepProcess
 from services.step_runner.settings import StepRunnerSettings
@@ -92,6 +95,38 @@ class StepRunnerHandlers:
         self.delivery = delivery
         self.launcher = launcher
         self._store: ObjectStore | None = None
+        self.environments = EnvironmentCache(settings.env_cache, settings.env_cache_bytes)
+
+    async def _with_environment(
+        self, event: ev.StepDispatched, env: dict[str, str], held: contextlib.AsyncExitStack
+    ) -> dict[str, str]:
+        """``env`` extended with the step's built environment, materialised from the store
+        into the runner's cache (no package index involved) and held for the step."""
+        if event.environment == DEFAULT_ENVIRONMENT:
+            return env
+        found = await store.environment(self.delivery.pool, event.environment)
+        if found is None:
+            raise StepStartError(
+                f"environment {event.environment!r} is not built; the image builder reports "
+                "why in the run's events"
+            )
+        here = ".".join(platform.python_version().split(".")[:2])
+        if ".".join(found.python.split(".")[:2]) != here:
+            raise StepStartError(
+                f"environment {event.environment!r} was built for Python {found.python}; this "
+                f"runner runs Python {here}: run runners and the image builder on one Python"
+            )
+        path = await held.enter_async_context(
+            self.environments.use(found.digest, await self._datastore())
+        )
+        pythonpath = [str(path), *filter(None, [env.get("PYTHONPATH")])]
+        return {
+            **env,
+            **found.env_vars,
+            "PYTHONPATH": os.pathsep.join(pythonpath),
+            "HEADRACE_ENV_PATH": str(path),
+            "HEADRACE_ENVIRONMENT": event.environment,
+        }
 
     async def _datastore(self) -> ObjectStore:
         if self._store is None:
@@ -196,11 +231,12 @@ class StepRunnerHandlers:
         exit_code: int | None = None
         error: str | None = None
         outcome = "error"
+        # Holds the step's environment (not evictable) until the process has ended.
+        held = contextlib.AsyncExitStack()
         try:
             argv = await self._prepare(event, adir)
-            proc = await self.launcher.launch(
-                argv, adir.workdir, step_environment(event, adir), adir.stdout, adir.stderr
-            )
+            env = await self._with_environment(event, step_environment(event, adir), held)
+            proc = await self.launcher.launch(argv, adir.workdir, env, adir.stdout, adir.stderr)
             async with self.delivery.transaction(None) as tx:
                 tx.emit(
                     ev.StepAttemptStarted(
@@ -215,6 +251,8 @@ class StepRunnerHandlers:
         except (PermanentError, OSError) as exc:
             error = f"could not start the step: {exc}"
             adir.stderr.write_text(error + "\n")
+        finally:
+            await held.aclose()
         if outcome in ("fenced", "canceled"):
             _log.info("step_runner.stopped_by_scheduler", status=outcome)
             return

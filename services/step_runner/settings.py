@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 from pydantic import Field
 
@@ -29,3 +30,11 @@ class StepRunnerSettings(RuntimeSettings):
     forkserver: bool = True
     #: how often the lease is renewed (and cancellation noticed)
     heartbeat_seconds: float = Field(default=1.0, gt=0)
+    #: where built environments are unpacked (default: ``home/envs``)
+    env_cache_dir: Path | None = None
+    #: disk budget of that cache; least recently used environments past it are evicted
+    env_cache_bytes: int = Field(default=20 * 1024**3, ge=0)
+
+    @property
+    def env_cache(self) -> Path:
+        return self.env_cache_dir or self.home / "envs"

@@ -7,9 +7,12 @@ next heartbeat finds the row no longer ``running`` and the runner kills the proc
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import asyncpg
 
-__all__ = ["claim", "finish", "heartbeat", "release"]
+__all__ = ["EnvironmentRow", "claim", "environment", "finish", "heartbeat", "release"]
 
 
 async def claim(
@@ -84,3 +87,23 @@ async def release(pool: asyncpg.Pool, run_id: str, step: str, attempt: int, why:
         attempt,
         why,
     )
+
+
+@dataclass(frozen=True)
+class EnvironmentRow:
+    digest: str
+    python: str
+    env_vars: dict[str, str]
+
+
+async def environment(pool: Any, key: str) -> EnvironmentRow | None:
+    """The built environment ``key``: its digest, Python version and variables."""
+    row = await pool.fetchrow(
+        "SELECT digest, python, definition FROM environments WHERE name = $1"
+        " AND status = 'ready' AND digest IS NOT NULL",
+        key,
+    )
+    if row is None:
+        return None
+    env_vars = (row["definition"] or {}).get("env_vars", {})
+    return EnvironmentRow(row["digest"], row["python"], dict(env_vars))

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from contracts.topics import Topics
+from services.runtime.bus import consumer_group
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 BIN = Path(sys.executable).parent
@@ -48,7 +49,8 @@ def test_keda_scales_runners_on_the_group_and_topic_the_code_uses() -> None:
     scaled = next(d for d in docs if d["kind"] == "ScaledObject")
     meta = scaled["spec"]["triggers"][0]["metadata"]
     assert meta["topic"] == Topics("headrace.").dispatch("local")
-    assert meta["consumerGroup"] == "runner-local"  # StepRunnerService: f"runner-{target}"
+    # StepRunnerService's group f"runner-{target}", prefixed like the topics
+    assert meta["consumerGroup"] == consumer_group("headrace.", "runner-local")
     assert all(isinstance(v, str) for v in meta.values()), "KEDA metadata values are strings"
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     assert scaled["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]

@@ -1,0 +1,5 @@
+"""``azureml.core.runconfig``."""
+
+from headrace.environment import RunConfiguration
+
+__all__ = ["RunConfiguration"]

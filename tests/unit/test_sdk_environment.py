@@ -1,0 +1,112 @@
+"""Environments in the SDK: the seed's ways to declare one, and the definition they submit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from headrace import Environment, Pipeline, PythonScriptStep
+from headrace.client import ApiClient
+from headrace.core.conda_dependencies import CondaDependencies
+from headrace.core.runconfig import RunConfiguration
+from headrace.environment import EnvironmentError_
+from headrace.workspace import Workspace
+
+SNAP = "sha256:" + "1" * 64
+
+
+def workspace(handler: Any = None) -> Workspace:
+    transport = httpx.MockTransport(handler or (lambda r: httpx.Response(404, json={})))
+    return Workspace("local", "http://api", client=ApiClient("http://api", transport=transport))
+
+
+def spec_of(tmp_path: Path, *steps: PythonScriptStep) -> Any:
+    return Pipeline(workspace=workspace(), steps=list(steps)).to_spec({str(tmp_path): SNAP})
+
+
+def test_conda_dependencies_through_a_run_configuration(tmp_path: Path) -> None:
+    env = Environment(name="sk")
+    env.python.conda_dependencies = CondaDependencies.create(pip_packages=["numpy==2.*"])
+    env.environment_variables = {"MODE": "fast"}
+    rc = RunConfiguration()
+    rc.environment = env
+    a = PythonScriptStep("a.py", name="a", runconfig=rc, source_directory=tmp_path)
+    b = PythonScriptStep("b.py", name="b", environment=env, source_directory=tmp_path)
+    c = PythonScriptStep("c.py", name="c", source_directory=tmp_path)
+    spec = spec_of(tmp_path.resolve(), a, b, c)
+    (defn,) = spec.environments  # one definition, shared by a and b
+    assert defn.pip_requirements == ["numpy==2.*"]
+    assert defn.env_vars == {"MODE": "fast"}
+    assert [s.environment for s in spec.steps] == [defn.key, defn.key, "default"]
+    assert defn.key.startswith("sk@1:")
+
+
+def test_changing_a_requirement_changes_the_key(tmp_path: Path) -> None:
+    keys = set()
+    for req in ("six==1.16.0", "six==1.15.0"):
+        env = Environment(name="e")
+        env.python.conda_dependencies = CondaDependencies.create(pip_packages=[req])
+        keys.add(env.definition().key)
+    assert len(keys) == 2
+
+
+def test_requirements_file_is_read_from_the_source_directory(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "requirements.txt").write_text("# pinned\nsix==1.16.0  # why\n\ntomli-w\n")
+    env = Environment.from_pip_requirements("req", "requirements.txt")
+    step = PythonScriptStep("a.py", environment=env, source_directory=src)
+    (defn,) = spec_of(src.resolve(), step).environments
+    assert defn.pip_requirements == ["six==1.16.0", "tomli-w"]
+
+
+def test_requirements_file_outside_the_snapshot_is_rejected(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (tmp_path / "requirements.txt").write_text("six\n")
+    env = Environment.from_pip_requirements("req", "../requirements.txt")
+    step = PythonScriptStep("a.py", environment=env, source_directory=src)
+    with pytest.raises(EnvironmentError_, match="outside the step's source directory"):
+        step.environment_definition()
+
+
+def test_malformed_requirements_and_conda_packages_fail_clearly(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("six\n--index-url http://evil\n")
+    env = Environment.from_pip_requirements("req", "requirements.txt")
+    step = PythonScriptStep("a.py", environment=env, source_directory=tmp_path)
+    with pytest.raises(EnvironmentError_, match="line 2: '--index-url http://evil' is a pip"):
+        step.environment_definition()
+    with pytest.raises(EnvironmentError_, match="conda packages"):
+        CondaDependencies.create(conda_packages=["numpy"])
+    bad = Environment(name="bad name!")
+    with pytest.raises(EnvironmentError_, match="environment name 'bad name!'"):
+        bad.definition()
+    reserved = Environment(name="ok")
+    reserved.environment_variables = {"HEADRACE_RUN_ID": "x"}
+    with pytest.raises(EnvironmentError_, match="reserved"):
+        reserved.definition()
+
+
+def test_register_and_get_round_trip() -> None:
+    stored: dict[str, Any] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            body = json.loads(request.content)
+            assert body["version"] is None  # the server numbers versions
+            stored.update(body, version="3")
+            return httpx.Response(201, json={"name": "sk", "version": "3", "definition": stored})
+        assert request.url.params.get("version") == "3"
+        return httpx.Response(200, json={"name": "sk", "version": "3", "definition": stored})
+
+    ws = workspace(handler)
+    env = Environment(name="sk")
+    env.python.conda_dependencies = CondaDependencies.create(pip_packages=["six"])
+    registered = env.register(ws)
+    assert registered.version == "3"
+    again = Environment.get(ws, "sk", version="3")
+    assert again.python.conda_dependencies.pip_packages == ["six"]
