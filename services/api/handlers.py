@@ -141,17 +141,6 @@ async def get_workspace(request: Request) -> dict[str, Any]:
     return {"name": "local", "default_datastore": default.name, "api_version": "v1"}
 
 
-@router.get("/datastores")
-async def list_datastores(request: Request) -> list[dict[str, Any]]:
-    return await store.list_datastores(context_of(request).pool)
-
-
-@router.get("/datastores/{name}")
-async def get_datastore(name: str, request: Request) -> dict[str, Any]:
-    ds = await context_of(request).datastore(name)
-    return {"name": ds.name, "kind": ds.record.kind, "is_default": ds.record.is_default}
-
-
 @router.put("/datastores/{name}/objects/{path:path}", status_code=201)
 async def put_object(
     name: str, path: str, request: Request, overwrite: bool = False

@@ -1,4 +1,5 @@
-"""The API's SQL: reading runs, steps, logs, metrics and outputs; accepting runs."""
+"""The API's SQL: reading runs, steps, logs, metrics and outputs; accepting runs; registering
+datastores and datasets."""
 
 from __future__ import annotations
 
@@ -6,24 +7,34 @@ from typing import Any
 
 import asyncpg
 
+from services.runtime.storage import DatastoreRecord
+
 __all__ = [
     "add_endpoint_version",
     "cache_entries",
     "compute_targets",
     "create_endpoint",
+    "dataset_lineage",
+    "dataset_version",
+    "dataset_versions",
+    "datastore_records",
     "earlier_fingerprints",
     "endpoint_view",
     "evict",
     "fingerprint_of",
+    "insert_dataset_version",
+    "insert_datastore",
     "insert_queued_run",
-    "list_datastores",
+    "latest_datasets",
     "list_endpoints",
     "list_published",
     "list_runs",
+    "lock_dataset_name",
     "publish",
     "published",
     "run_detail",
     "run_spec",
+    "set_default_datastore",
     "set_endpoint_default",
     "set_endpoint_status",
     "set_published_status",
@@ -37,11 +48,6 @@ async def compute_targets(conn: asyncpg.Pool | asyncpg.Connection) -> list[dict[
     return [
         dict(r) for r in await conn.fetch("SELECT name, kind FROM compute_targets ORDER BY name")
     ]
-
-
-async def list_datastores(conn: asyncpg.Pool) -> list[dict[str, Any]]:
-    rows = await conn.fetch("SELECT name, kind, is_default FROM datastores ORDER BY name")
-    return [dict(r) for r in rows]
 
 
 async def insert_queued_run(
@@ -383,3 +389,143 @@ async def set_endpoint_status(conn: Any, endpoint_id: str, status: str) -> None:
     await conn.execute(
         "UPDATE pipeline_endpoints SET status = $2 WHERE id = $1", endpoint_id, status
     )
+
+
+# -- datastores ---------------------------------------------------------------------------
+# Records carry credentials: routes turn them into views with ``public_config`` and never
+# return a record itself.
+
+
+async def datastore_records(conn: Any) -> list[DatastoreRecord]:
+    rows = await conn.fetch("SELECT name, kind, config, is_default FROM datastores ORDER BY name")
+    return [
+        DatastoreRecord(
+            name=r["name"], kind=r["kind"], config=dict(r["config"]), is_default=r["is_default"]
+        )
+        for r in rows
+    ]
+
+
+async def insert_datastore(conn: Any, record: DatastoreRecord, *, overwrite: bool) -> bool:
+    """Record a datastore; False when the name is taken (and ``overwrite`` is not set).
+
+    ``ON CONFLICT`` rather than check-then-insert, so two registrations of one name at once
+    cannot both succeed. An overwrite keeps ``is_default`` as it was."""
+    if overwrite:
+        sql = (
+            "INSERT INTO datastores (name, kind, config) VALUES ($1, $2, $3)"
+            " ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, config = EXCLUDED.config"
+            " RETURNING name"
+        )
+    else:
+        sql = (
+            "INSERT INTO datastores (name, kind, config) VALUES ($1, $2, $3)"
+            " ON CONFLICT (name) DO NOTHING RETURNING name"
+        )
+    return await conn.fetchval(sql, record.name, record.kind, record.config) is not None
+
+
+async def set_default_datastore(conn: asyncpg.Connection, name: str) -> bool:
+    """Make ``name`` the one default datastore (call inside a transaction); False if unknown.
+
+    The advisory lock serialises concurrent changes of the default, which would otherwise
+    collide on the one-default unique index."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('headrace.datastores.default'))")
+    if await conn.fetchval("SELECT 1 FROM datastores WHERE name = $1", name) is None:
+        return False
+    await conn.execute(
+        "UPDATE datastores SET is_default = false WHERE is_default AND name <> $1", name
+    )
+    await conn.execute("UPDATE datastores SET is_default = true WHERE name = $1", name)
+    return True
+
+
+# -- datasets -----------------------------------------------------------------------------
+
+
+def _dataset(row: asyncpg.Record) -> dict[str, Any]:
+    identity = list(row["identity"])
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "version": row["version"],
+        "kind": row["kind"],
+        "description": row["description"],
+        "definition": row["definition"],
+        "identity": identity,
+        "objects": len(identity),
+        "bytes": sum(int(o["size"]) for o in identity),
+        "created_at": _iso(row["created_at"]),
+    }
+
+
+async def lock_dataset_name(conn: asyncpg.Connection, name: str) -> None:
+    """Serialise registrations of one dataset name until the transaction ends, so that
+    concurrent registrations number their versions one after the other."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('headrace.dataset'), hashtext($1))", name
+    )
+
+
+async def dataset_version(conn: Any, name: str, version: int | None) -> dict[str, Any] | None:
+    """One version of a dataset (the latest when ``version`` is None), or None."""
+    row = await conn.fetchrow(
+        "SELECT id, name, version, kind, description, definition, identity, created_at"
+        " FROM datasets WHERE name = $1"
+        " AND ($2::int IS NULL OR version = $2) ORDER BY version DESC LIMIT 1",
+        name,
+        version,
+    )
+    return None if row is None else _dataset(row)
+
+
+async def dataset_versions(conn: Any, name: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT id, name, version, kind, description, definition, identity, created_at"
+        " FROM datasets WHERE name = $1"
+        " ORDER BY version",
+        name,
+    )
+    return [_dataset(r) for r in rows]
+
+
+async def latest_datasets(conn: Any) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (name) id, name, version, kind, description, definition,"
+        " identity, created_at FROM datasets"
+        " ORDER BY name, version DESC"
+    )
+    return [_dataset(r) for r in rows]
+
+
+async def insert_dataset_version(
+    conn: asyncpg.Connection,
+    name: str,
+    kind: str,
+    description: str,
+    definition: dict[str, Any],
+    identity: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Append version N+1 of ``name`` (hold ``lock_dataset_name`` first)."""
+    row = await conn.fetchrow(
+        "INSERT INTO datasets (name, version, id, kind, description, definition, identity)"
+        " SELECT $1, coalesce(max(version), 0) + 1, gen_random_uuid(), $2, $3, $4, $5"
+        " FROM datasets WHERE name = $1"
+        " RETURNING id, name, version, kind, description, definition, identity, created_at",
+        name,
+        kind,
+        description,
+        definition,
+        identity,
+    )
+    assert row is not None
+    return _dataset(row)
+
+
+async def dataset_lineage(conn: Any, name: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT run_id, step, dataset_name, dataset_version, input_name, recorded_at"
+        " FROM dataset_lineage WHERE dataset_name = $1 ORDER BY recorded_at, run_id, step",
+        name,
+    )
+    return [{**dict(r), "recorded_at": _iso(r["recorded_at"])} for r in rows]

@@ -28,8 +28,11 @@ from headrace import (
 )
 from headrace.errors import NotFoundError, PipelineValidationError, SnapshotError
 from headrace.snapshot import snapshot_directory, upload_snapshot
+from tests.servers import SeaweedServer, seaweedfs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+# The S3 server's session fixture, imported so that pytest finds it in this module.
+SERVER_FIXTURES = (seaweedfs,)
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -301,3 +304,37 @@ def test_seed_publish_flow(workspace: Workspace, stack_home: Path, tmp_path: Pat
     pinned = got.submit("e2e", pipeline_parameters={"pipeline_arg": 7}, pipeline_version="0")
     assert pinned.wait_for_completion(show_output=False, timeout_seconds=60) == "Completed"
     assert pinned.find_step_run("echo").get_stdout().strip() == "arg 7"
+
+
+def test_s3_datastore_and_tabular_dataset(
+    workspace: Workspace, seaweedfs: SeaweedServer, tmp_path: Path
+) -> None:
+    """A user's S3 bucket registered through the SDK: a directory uploaded to it through the
+    API, a tabular dataset registered on it and read back as a DataFrame."""
+    import uuid
+
+    from headrace import Dataset
+    from headrace.dataset import TabularDataset
+
+    cfg = seaweedfs.datastore_config(f"e2e-{uuid.uuid4().hex[:8]}")
+    store = Datastore.register_s3_bucket(
+        workspace,
+        "e2e-s3",
+        bucket_name=str(cfg["bucket"]),
+        endpoint=str(cfg["endpoint"]),
+        access_key_id=str(cfg["access_key_id"]),
+        secret_access_key=str(cfg["secret_access_key"]),
+        prefix=str(cfg["prefix"]),
+    )
+    assert store.config["secret_access_key"] == "***"
+    src = tmp_path / "iris"
+    src.mkdir()
+    (src / "part1.csv").write_text("sepal,species\n5.1,setosa\n")
+    (src / "part2.csv").write_text("sepal,species\n6.3,virginica\n")
+    assert len(store.upload(src, target_path="iris", show_progress=False)) == 2
+    iris = Dataset.Tabular.from_delimited_files(path=(store, "iris/")).register(workspace, "iris")
+    assert iris.version == 1
+    fetched = Dataset.get_by_name(workspace, "iris")
+    assert isinstance(fetched, TabularDataset)
+    df = fetched.to_pandas_dataframe()
+    assert df.to_dict("list") == {"sepal": [5.1, 6.3], "species": ["setosa", "virginica"]}
