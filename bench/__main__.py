@@ -20,6 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.environments import environment_bench
 from bench.floor import broker_round_trip_ms, commit_ms
 from bench.harness import BenchStack, chain, fan_out
 from bench.snapshot import snapshot_bench
@@ -109,6 +110,8 @@ async def main() -> dict[str, Any]:
                     stack.sup.token,
                     home / "tree",
                 )
+        with console.status("environments: numpy + scikit-learn, cold and warm..."):
+            out["environments"] = await asyncio.to_thread(environment_bench, home / "envs")
     floor = out["floor"]
     out["chain"]["floor_ms_per_step"] = (
         HOPS_PER_STEP * floor["broker_round_trip_ms"] + COMMITS_PER_STEP * floor["commit_ms"]
@@ -164,6 +167,23 @@ def render(r: dict[str, Any]) -> None:
         f"{sn['resubmit_upload_bytes']:,} B in {sn['resubmit_s']:.2f} s",
         f"<= changed file {sn['changed_file_bytes']:,} B + 1%: "
         f"{sn['resubmit_over_changed_file']:.4f}x",
+    )
+    e = r["environments"]
+    t.add_row(
+        "environment numpy + scikit-learn: cold build (empty uv cache)",
+        f"{e['cold_build_s']:.1f} s",
+        f"lock + install + pack, {e['archive_mb']:.0f} MB tar",
+    )
+    t.add_row("  rebuild, warm uv cache", f"{e['warm_uv_cache_build_s']:.1f} s", "")
+    t.add_row(
+        "  runner materialisation (miss / hit)",
+        f"{e['materialise_miss_s']:.1f} s / {e['materialise_hit_ms']:.2f} ms",
+        "download + unpack, no index",
+    )
+    t.add_row(
+        "  warm hit: no-op step in it vs default env",
+        f"{e['warm_run_s'] * 1000:.0f} ms vs {e['default_env_run_s'] * 1000:.0f} ms",
+        "no build, cached tree",
     )
     console.print(t)
 

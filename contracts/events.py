@@ -16,7 +16,7 @@ from typing import ClassVar, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.environment import EnvironmentDefinition
-from contracts.spec import ParameterValue, PipelineSpec
+from contracts.spec import DatasetInput, ParameterValue, PipelineSpec
 
 __all__ = [
     "ALL_EVENTS",
@@ -27,6 +27,7 @@ __all__ = [
     "DataMountFailed",
     "DataMountRequested",
     "DataMounted",
+    "DataTransferRequested",
     "EnvironmentFailed",
     "EnvironmentReady",
     "EnvironmentRequested",
@@ -210,7 +211,10 @@ class MountedInput(BaseModel):
 
     name: str
     local_path: str
-    method: Literal["link", "copy"]
+    #: ``link``: a symbolic link to a local datastore; ``copy``: the data in scratch (from the
+    #: node's data cache for remote datastores); ``fuse``: a read-only rclone mount of a remote
+    #: datastore, unmounted by the runner when the step ends.
+    method: Literal["link", "copy", "fuse"]
 
 
 class OutputTarget(BaseModel):
@@ -236,11 +240,25 @@ class StepDispatched(_StepEvent):
     #: where the runner's upload request will commit each output, decided by the scheduler
     outputs: list[OutputTarget]
     timeout_seconds: int
+    #: dataset inputs, for ``Run.get_context().input_datasets`` (their files are ``inputs``)
+    datasets: list[DatasetInput] = Field(default_factory=list)
 
     @property
     def key(self) -> str:
         """Dispatches spread by step so that one run's fan-out reaches every runner."""
         return f"{self.run_id}/{self.step}"
+
+
+class DataTransferRequested(_StepEvent):
+    """Run a ``DataTransferStep``: copy ``source`` to ``destination`` between datastores.
+
+    Done by the data services (the artifact uploader), not a runner; the result is the same
+    ``ArtifactsUploaded`` a script step's outputs produce, so the scheduler treats both alike.
+    """
+
+    type = "headrace.data.transfer_requested.v1"
+    source: ResolvedInput
+    destination: OutputTarget
 
 
 class DataMountRequested(_StepEvent):
@@ -442,6 +460,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     EnvironmentReady,
     EnvironmentFailed,
     DataMountRequested,
+    DataTransferRequested,
     DataMounted,
     DataMountFailed,
     StepDispatched,

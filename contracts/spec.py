@@ -23,6 +23,8 @@ __all__ = [
     "DEFAULT_DATASTORE",
     "DEFAULT_ENVIRONMENT",
     "Argument",
+    "DatasetInput",
+    "DatasetPath",
     "DatastoreInput",
     "InputArg",
     "LiteralArg",
@@ -76,7 +78,41 @@ class PipelineDataInput(_Frozen):
     mode: Literal["mount", "download"] = "mount"
 
 
-StepInput = Annotated[DatastoreInput | PipelineDataInput, Field(discriminator="kind")]
+class DatasetPath(_Frozen):
+    datastore: str
+    path: str
+
+
+class DatasetInput(_Frozen):
+    """A dataset consumed by a step (``dataset.as_named_input(name)``).
+
+    Each path is bound into the step's scratch like a ``DataReference`` (one path: at the
+    input's own location; several: under it, as ``0``, ``1``, ...). Inside the step,
+    ``Run.get_context().input_datasets[name]`` reads them; a registered dataset names its
+    version, which the run records as lineage.
+    """
+
+    kind: Literal["dataset"] = "dataset"
+    name: Name
+    dataset_kind: Literal["tabular", "file"]
+    #: "direct": the step gets the dataset object (its files are downloaded for it)
+    mode: Literal["direct", "mount", "download"] = "direct"
+    paths: list[DatasetPath] = Field(min_length=1)
+    #: delimited-file options of a tabular dataset (separator, header)
+    options: dict[str, str | bool | int] = Field(default_factory=dict)
+    dataset_name: str | None = None
+    dataset_version: int | None = None
+
+    def bindings(self) -> list[tuple[str, DatasetPath]]:
+        """(scratch name, path) of each path: the input's name, or ``name/i`` for several."""
+        if len(self.paths) == 1:
+            return [(self.name, self.paths[0])]
+        return [(f"{self.name}/{i}", p) for i, p in enumerate(self.paths)]
+
+
+StepInput = Annotated[
+    DatastoreInput | PipelineDataInput | DatasetInput, Field(discriminator="kind")
+]
 
 
 class StepOutput(_Frozen):
@@ -84,6 +120,9 @@ class StepOutput(_Frozen):
 
     name: Name
     datastore: str = DEFAULT_DATASTORE
+    #: a fixed destination (a ``DataReference`` written by a ``DataTransferStep``) instead of
+    #: the per-run location headrace picks
+    path_on_datastore: str | None = None
 
 
 class LiteralArg(_Frozen):
@@ -128,8 +167,13 @@ class StepSpec(_Frozen):
     """A ``PythonScriptStep``: a script in a snapshot, its arguments, inputs and outputs."""
 
     name: Name
-    script_name: str = Field(min_length=1)
-    snapshot: str = Field(description="digest of the source directory's snapshot manifest")
+    #: "python": a script run by a runner; "transfer": a ``DataTransferStep``, a copy of its
+    #: one input to its one output done by the data services (no script, no snapshot)
+    step_kind: Literal["python", "transfer"] = "python"
+    script_name: str = ""
+    snapshot: str = Field(
+        default="", description="digest of the source directory's snapshot manifest"
+    )
     arguments: list[Argument] = Field(default_factory=list)
     inputs: list[StepInput] = Field(default_factory=list)
     outputs: list[StepOutput] = Field(default_factory=list)
@@ -203,6 +247,28 @@ def _check_arguments(step: StepSpec, parameters: set[str]) -> Iterable[str]:
             )
 
 
+def _check_kind(step: StepSpec) -> Iterable[str]:
+    if step.step_kind == "python":
+        if not step.script_name or not step.snapshot:
+            yield f"step {step.name!r}: a script step needs script_name and snapshot"
+        for out in step.outputs:
+            if out.path_on_datastore is not None:
+                yield (
+                    f"step {step.name!r}: output {out.name!r} has a fixed path; only a "
+                    "DataTransferStep writes to a DataReference"
+                )
+        return
+    if len(step.inputs) != 1 or len(step.outputs) != 1:
+        yield (
+            f"step {step.name!r}: a DataTransferStep copies one source to one destination "
+            f"(it has {len(step.inputs)} inputs and {len(step.outputs)} outputs)"
+        )
+    if any(isinstance(i, DatasetInput) for i in step.inputs):
+        yield f"step {step.name!r}: a DataTransferStep's source is a DataReference or PipelineData"
+    if step.arguments or step.script_name:
+        yield f"step {step.name!r}: a DataTransferStep runs no script and takes no arguments"
+
+
 def validate_pipeline(spec: PipelineSpec, *, compute_targets: Iterable[str] | None = None) -> None:
     """Raise ``PipelineSpecError`` listing every structural problem of ``spec``.
 
@@ -245,6 +311,9 @@ def validate_pipeline(spec: PipelineSpec, *, compute_targets: Iterable[str] | No
             if isinstance(inp, PipelineDataInput) and producers.get(inp.name) == step.name:
                 problems.append(f"step {step.name!r}: consumes its own output {inp.name!r}")
         problems.extend(_check_arguments(step, set(param_names)))
+
+    for step in spec.steps:
+        problems.extend(_check_kind(step))
 
     envs = {e.key: e for e in spec.environments}
     for step in spec.steps:

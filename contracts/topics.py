@@ -69,7 +69,7 @@ class Topics:
                 return self.image
             case ev.DataMountRequested():
                 return self.data
-            case ev.ArtifactUploadRequested():
+            case ev.ArtifactUploadRequested() | ev.DataTransferRequested():
                 return self.upload
             case ev.StepDispatched():
                 return self.dispatch(event.compute_target)

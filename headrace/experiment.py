@@ -14,7 +14,7 @@ from rich.table import Table
 
 from contracts.snapshot import safe_relative_path
 from contracts.spec import ParameterValue, PipelineSpec
-from headrace.errors import SnapshotError
+from headrace.errors import NotFoundError, SnapshotError
 from headrace.gitinfo import git_info
 from headrace.snapshot import check_size, paths_digest, snapshot_directory, upload_snapshot
 from headrace.steps import spec_step_name
@@ -49,6 +49,8 @@ def prepare_pipeline(
     snapshots: dict[str, str] = {}
     taken = {}
     for step in pipeline.steps:
+        if step.source_path is None:
+            continue  # a DataTransferStep: no source directory
         key = str(step.source_path)
         if key not in taken:
             taken[key] = snapshot_directory(step.source_path)
@@ -162,6 +164,14 @@ class StepRun:
 
     def get_stderr(self) -> str:
         return self._log("stderr")
+
+    def get_mount_log(self) -> str:
+        """How the step's inputs were bound, when that needs saying (a mount that fell back
+        to a copy); empty when there was nothing to say."""
+        try:
+            return self._log("mount")
+        except NotFoundError:
+            return ""
 
     def get_logs(self) -> dict[str, str]:
         return {"stdout": self.get_stdout(), "stderr": self.get_stderr()}

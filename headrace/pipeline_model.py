@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from contracts.spec import ParameterSpec, ParameterValue, PipelineSpec, validate_pipeline
 
 if TYPE_CHECKING:
-    from headrace.steps import PythonScriptStep
+    from headrace.steps import DataTransferStep, PythonScriptStep
     from headrace.workspace import Workspace
 
 __all__ = ["Pipeline", "PipelineParameter"]
@@ -29,16 +29,19 @@ class PipelineParameter:
         return f"PipelineParameter({self.name!r}, default_value={self.default_value!r})"
 
 
-def _flatten(steps: Iterable[Any]) -> Iterator[PythonScriptStep]:
-    from headrace.steps import PythonScriptStep
+def _flatten(steps: Iterable[Any]) -> Iterator[PythonScriptStep | DataTransferStep]:
+    from headrace.steps import DataTransferStep, PythonScriptStep
 
     for s in steps:
-        if isinstance(s, PythonScriptStep):
+        if isinstance(s, PythonScriptStep | DataTransferStep):
             yield s
         elif isinstance(s, list | tuple):
             yield from _flatten(s)
         else:
-            raise TypeError(f"a pipeline step must be a PythonScriptStep, got {type(s).__name__}")
+            raise TypeError(
+                "a pipeline step must be a PythonScriptStep or DataTransferStep, got "
+                f"{type(s).__name__}"
+            )
 
 
 class Pipeline:
@@ -72,7 +75,7 @@ class Pipeline:
         envs = [s.environment_definition() for s in self.steps]
         return PipelineSpec(
             steps=[
-                s.to_spec(snapshots[str(s.source_path)], digests.get(i), envs[i])
+                s.to_spec(snapshots.get(str(s.source_path), ""), digests.get(i), envs[i])
                 for i, s in enumerate(self.steps)
             ],
             environments=list({e.key: e for e in envs if e is not None}.values()),

@@ -17,6 +17,7 @@ import numbers
 import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 __all__ = ["MetricValue", "Run"]
 
@@ -52,8 +53,10 @@ class Run:
         metrics_file: str | None,
         *,
         parent: Run | None = None,
+        datasets: str | None = None,
     ) -> None:
         self.id = run_id or "offline"
+        self._datasets = datasets
         self.step_name = step
         self._metrics_file = metrics_file
         #: the pipeline run (Azure's ``run.parent``); what it logs is recorded on this step,
@@ -78,7 +81,22 @@ class Run:
                 "script as a PythonScriptStep, or call Run.get_context(allow_offline=True)"
             )
         parent = cls(run_id, None, metrics) if run_id is not None else None
-        return cls(run_id, env.get("HEADRACE_STEP_NAME"), metrics, parent=parent)
+        return cls(
+            run_id,
+            env.get("HEADRACE_STEP_NAME"),
+            metrics,
+            parent=parent,
+            datasets=env.get("HEADRACE_INPUT_DATASETS"),
+        )
+
+    @property
+    def input_datasets(self) -> dict[str, Any]:
+        """The step's dataset inputs by name (``dataset.as_named_input(name)``)."""
+        from headrace.step_datasets import step_dataset
+
+        if not self._datasets:
+            return {}
+        return {k: step_dataset(k, v) for k, v in json.loads(self._datasets).items()}
 
     @property
     def offline(self) -> bool:

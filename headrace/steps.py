@@ -11,6 +11,8 @@ from contracts.environment import EnvironmentDefinition
 from contracts.spec import (
     DEFAULT_ENVIRONMENT,
     Argument,
+    DatasetInput,
+    DatasetPath,
     DatastoreInput,
     InputArg,
     LiteralArg,
@@ -23,10 +25,13 @@ from contracts.spec import (
 )
 from headrace.compute import ComputeTarget
 from headrace.datarefs import DataReference, PipelineData
+from headrace.dataset import DatasetConsumptionConfig, TabularDataset
 from headrace.environment import Environment, RunConfiguration
 from headrace.pipeline_model import PipelineParameter
 
-__all__ = ["PythonScriptStep", "spec_step_name"]
+__all__ = ["DataTransferStep", "PythonScriptStep", "spec_step_name"]
+
+InputLike = DataReference | PipelineData | DatasetConsumptionConfig
 
 
 def spec_step_name(name: str) -> str:
@@ -56,7 +61,7 @@ class PythonScriptStep:
         arguments: list[Any] | None = None,
         compute_target: ComputeTarget | str | None = None,
         runconfig: Any = None,
-        inputs: list[DataReference | PipelineData] | None = None,
+        inputs: list[InputLike] | None = None,
         outputs: list[PipelineData] | None = None,
         params: dict[str, Any] | None = None,
         source_directory: str | os.PathLike[str] | None = None,
@@ -95,11 +100,11 @@ class PythonScriptStep:
     def pipeline_parameters(self) -> list[PipelineParameter]:
         return [a for a in self.arguments if isinstance(a, PipelineParameter)]
 
-    def _all_inputs(self) -> list[DataReference | PipelineData]:
+    def _all_inputs(self) -> list[InputLike]:
         found = list(self.inputs)
         names = {i.name for i in found} | {o.name for o in self.outputs}
         for arg in self.arguments:
-            if isinstance(arg, DataReference | PipelineData) and arg.name not in names:
+            if isinstance(arg, InputLike) and arg.name not in names:
                 found.append(arg)
                 names.add(arg.name)
         return found
@@ -125,7 +130,7 @@ class PythonScriptStep:
                 args.append(ParameterArg(name=a.name))
             elif isinstance(a, PipelineData) and a.name in outputs:
                 args.append(OutputArg(name=a.name))
-            elif isinstance(a, DataReference | PipelineData):
+            elif isinstance(a, InputLike):
                 args.append(InputArg(name=a.name))
             elif isinstance(a, str | int | float):
                 args.append(LiteralArg(value=str(a)))
@@ -133,7 +138,9 @@ class PythonScriptStep:
                 raise TypeError(f"step {self.name!r}: unsupported argument {a!r}")
         inputs: list[StepInput] = []
         for i in self._all_inputs():
-            if isinstance(i, DataReference):
+            if isinstance(i, DatasetConsumptionConfig):
+                inputs.append(dataset_input(i))
+            elif isinstance(i, DataReference):
                 inputs.append(
                     DatastoreInput(
                         name=i.name,
@@ -161,3 +168,94 @@ class PythonScriptStep:
 
     def __repr__(self) -> str:
         return f"PythonScriptStep(name={self.name!r}, script_name={self.script_name!r})"
+
+
+def dataset_input(cfg: DatasetConsumptionConfig) -> DatasetInput:
+    """A dataset input as submitted: its paths, options and (if registered) name and version."""
+    ds = cfg.dataset
+    definition = ds.definition
+    return DatasetInput(
+        name=cfg.name,
+        dataset_kind="tabular" if isinstance(ds, TabularDataset) else "file",
+        mode=cfg.mode,
+        paths=[DatasetPath(datastore=p["datastore"], path=p["path"]) for p in definition["paths"]],
+        options={k: v for k, v in definition["options"].items() if isinstance(v, str | bool | int)},
+        dataset_name=ds.name,
+        dataset_version=ds.version,
+    )
+
+
+class DataTransferStep:
+    """Copies a ``DataReference`` or ``PipelineData`` to another datastore, done by the data
+    services rather than a runner. The destination is a directory: a ``PipelineData``
+    (consumable by later steps) or a ``DataReference`` (a fixed path on its datastore)."""
+
+    source_path = None
+    hash_paths = None
+
+    def __init__(
+        self,
+        name: str,
+        source_data_reference: DataReference | PipelineData,
+        destination_data_reference: DataReference | PipelineData,
+        compute_target: Any = None,
+        source_reference_type: str | None = None,
+        destination_reference_type: str | None = None,
+        allow_reuse: bool = True,
+    ) -> None:
+        if not isinstance(source_data_reference, DataReference | PipelineData):
+            raise TypeError(f"step {name!r}: the source must be a DataReference or PipelineData")
+        if not isinstance(destination_data_reference, DataReference | PipelineData):
+            raise TypeError(
+                f"step {name!r}: the destination must be a DataReference or PipelineData"
+            )
+        self.name = name
+        self.source = source_data_reference
+        self.destination = destination_data_reference
+        self.allow_reuse = allow_reuse
+
+    @property
+    def outputs(self) -> list[PipelineData]:
+        return [self.destination] if isinstance(self.destination, PipelineData) else []
+
+    def pipeline_parameters(self) -> list[PipelineParameter]:
+        return []
+
+    def environment_definition(self) -> EnvironmentDefinition | None:
+        return None
+
+    def to_spec(
+        self,
+        snapshot: str = "",
+        source_digest: str | None = None,
+        environment: EnvironmentDefinition | None = None,
+    ) -> StepSpec:
+        src = self.source
+        source: StepInput = (
+            DatastoreInput(
+                name=src.name,
+                datastore=src.datastore.name,
+                path_on_datastore=src.path_on_datastore,
+                mode="download",
+            )
+            if isinstance(src, DataReference)
+            else PipelineDataInput(name=src.name, mode="download")
+        )
+        dst = self.destination
+        output = (
+            StepOutput(name=dst.name, datastore=dst.datastore_name)
+            if isinstance(dst, PipelineData)
+            else StepOutput(
+                name=dst.name, datastore=dst.datastore.name, path_on_datastore=dst.path_on_datastore
+            )
+        )
+        return StepSpec(
+            name=spec_step_name(self.name),
+            step_kind="transfer",
+            inputs=[source],
+            outputs=[output],
+            allow_reuse=self.allow_reuse,
+        )
+
+    def __repr__(self) -> str:
+        return f"DataTransferStep(name={self.name!r}, {self.source!r} -> {self.destination!r})"

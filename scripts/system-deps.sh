@@ -3,12 +3,15 @@
 # Run by `make` (the venv stamp); needs root for apt-get, else says what to install.
 #   node, npm  - validating the AsyncAPI document (@asyncapi/parser), Azurite (Azure Blob tests)
 #   buildah    - building OCI images of environments (daemonless)
+#   rclone, fusermount3 (fuse3) - read-only FUSE mounts of S3/Azure datastores in mount mode
 set -eu
 missing=""
 need() { command -v "$1" >/dev/null 2>&1 || missing="$missing $2"; }
 need node nodejs
 need npm npm
 need buildah buildah
+need rclone rclone
+need fusermount3 fuse3
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "headrace needs these Debian packages:$missing (run: sudo apt-get install$missing)" >&2

@@ -1,5 +1,5 @@
 """``azureml.pipeline.steps``."""
 
-from headrace.steps import PythonScriptStep
+from headrace.steps import DataTransferStep, PythonScriptStep
 
-__all__ = ["PythonScriptStep"]
+__all__ = ["DataTransferStep", "PythonScriptStep"]

@@ -281,6 +281,8 @@ async def put_snapshot_delta(body: SnapshotDelta, request: Request) -> dict[str,
 async def _check_snapshots(ctx: ApiContext, spec: PipelineSpec) -> list[str]:
     problems = []
     for step in spec.steps:
+        if step.step_kind != "python" or not step.snapshot:
+            continue  # transfers have no snapshot; validate_pipeline reports a missing one
         try:
             manifest = await ctx.manifest(step.snapshot)
         except SnapshotError as exc:

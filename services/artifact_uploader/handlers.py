@@ -22,9 +22,11 @@ from services.artifact_uploader import store
 from services.artifact_uploader.errors import UploadError
 from services.artifact_uploader.settings import ArtifactUploaderSettings
 from services.runtime.errors import PermanentError
+from services.runtime.mounts import unmount_under
 from services.runtime.outbox import Delivery
 from services.runtime.scratch import AttemptDir
 from services.runtime.storage import (
+    STREAM_CHUNK,
     ObjectStore,
     default_datastore,
     load_datastore,
@@ -53,17 +55,29 @@ def read_metrics(path: Path) -> list[tuple[str, object, datetime]]:
     return out
 
 
+def _file_digest(path: Path) -> bytes:
+    """sha256 of a file, read in chunks: outputs may be larger than memory."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(STREAM_CHUNK):
+            h.update(chunk)
+    return h.digest()
+
+
 async def _upload_tree(store_: ObjectStore, root: Path, prefix: str) -> tuple[int, int, str]:
-    """Upload every file under ``root`` to ``prefix``; return (files, bytes, digest)."""
+    """Upload every file under ``root`` to ``prefix``; return (files, bytes, digest).
+
+    Each file streams from disk (``upload_file``: multipart for large files on S3, Azure and
+    GCS), so an output of any size uploads in bounded memory; its digest is computed in a
+    second chunked read rather than by holding the file.
+    """
     files = sorted(p for p in root.rglob("*") if p.is_file())
     h = hashlib.sha256()
     total = 0
     for path in files:
         rel = path.relative_to(root).as_posix()
-        data = await asyncio.to_thread(path.read_bytes)
-        await store_.put(f"{prefix}/{rel}", data)
-        h.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
-        total += len(data)
+        total += await store_.upload_file(path, f"{prefix}/{rel}")
+        h.update(rel.encode() + b"\0" + await asyncio.to_thread(_file_digest, path))
     return len(files), total, "sha256:" + h.hexdigest()
 
 
@@ -89,9 +103,8 @@ class ArtifactUploaderHandlers:
                 ("mount", adir.mount_log),
             ):
                 if path.exists():
-                    data = path.read_bytes()
-                    await logs_store.put(f"{base}/{stream}.txt", data)
-                    logs.append((stream, f"{base}/{stream}.txt", len(data)))
+                    size = await logs_store.upload_file(path, f"{base}/{stream}.txt")
+                    logs.append((stream, f"{base}/{stream}.txt", size))
             metrics = read_metrics(adir.metrics)
             outputs: list[ev.UploadedOutput] = []
             for target in event.outputs:
@@ -136,4 +149,7 @@ class ArtifactUploaderHandlers:
                 )
             )
         if not self.settings.keep_scratch:
+            # The runner unmounts FUSE inputs when the step ends; a mount still live here (a
+            # runner that died) must not be walked into by the removal.
+            await unmount_under(adir.root)
             await asyncio.to_thread(shutil.rmtree, adir.root, True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contracts import events as ev
 from services.artifact_uploader.handlers import ArtifactUploaderHandlers
 from services.artifact_uploader.settings import ArtifactUploaderSettings
+from services.artifact_uploader.transfer import DataTransferHandlers
 from services.runtime.bus import Subscription
 from services.runtime.service import Service
 
@@ -12,7 +13,7 @@ __all__ = ["ArtifactUploaderService"]
 
 
 class ArtifactUploaderService(Service):
-    """Consumes upload requests; emits uploaded/failed results."""
+    """Consumes upload requests and data transfers; emits uploaded/failed results."""
 
     name = "artifact_uploader"
 
@@ -25,10 +26,14 @@ class ArtifactUploaderService(Service):
     async def subscriptions(self) -> list[Subscription]:
         group = "artifact-uploader"
         h = ArtifactUploaderHandlers(self.uploader_settings, self.delivery(group))
+        transfers = DataTransferHandlers(self.delivery(group))
         return [
             Subscription(
                 group=group,
                 topics=[self.topics.upload],
-                handlers={ev.ArtifactUploadRequested: h.on_upload_requested},
+                handlers={
+                    ev.ArtifactUploadRequested: h.on_upload_requested,
+                    ev.DataTransferRequested: transfers.on_transfer_requested,
+                },
             )
         ]

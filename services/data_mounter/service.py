@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contracts import events as ev
 from services.data_mounter.handlers import DataMounterHandlers
+from services.data_mounter.settings import DataMounterSettings
 from services.runtime.bus import Subscription
 from services.runtime.service import Service
 
@@ -15,9 +16,15 @@ class DataMounterService(Service):
 
     name = "data_mounter"
 
+    def __init__(self, settings: DataMounterSettings, *, instance_id: str | None = None) -> None:
+        super().__init__(settings, instance_id=instance_id)
+        self.mounter_settings = settings
+        #: the handlers, once subscribed (their ``cache`` counts downloads and hits)
+        self.handlers: DataMounterHandlers | None = None
+
     async def subscriptions(self) -> list[Subscription]:
         group = "data-mounter"
-        h = DataMounterHandlers(self.settings, self.delivery(group))
+        self.handlers = h = DataMounterHandlers(self.mounter_settings, self.delivery(group))
         return [
             Subscription(
                 group=group,

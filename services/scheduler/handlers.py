@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -18,12 +18,14 @@ from contracts import events as ev
 from contracts.envelope import DecodedEvent
 from contracts.snapshot import digest_bytes
 from contracts.spec import (
+    DatasetInput,
     DatastoreInput,
     InputArg,
     LiteralArg,
     OutputArg,
     ParameterArg,
     ParameterValue,
+    PipelineDataInput,
     PipelineSpec,
     PipelineSpecError,
     StepSpec,
@@ -206,9 +208,12 @@ class SchedulerHandlers:
                     name,
                     attempt=step.attempt + 1,
                     status="Queued",
-                    phase="mounting" if sspec.inputs else "dispatched",
+                    phase="mounting"
+                    if sspec.inputs and sspec.step_kind == "python"
+                    else "dispatched",
                     queued_at="now",
                 )
+                await store.record_lineage(tx.conn, run.run_id, sspec)
                 tx.emit(await self._step_command(tx, run, sspec, step.attempt + 1))
 
     async def _fingerprint(self, tx: Tx, run: store.RunRow, sspec: StepSpec) -> str:
@@ -258,12 +263,31 @@ class SchedulerHandlers:
 
         A step with inputs goes to the data mounter together with its dispatch, which the
         mounter forwards to the runners once the inputs are bound; a step without inputs is
-        dispatched at once.
+        dispatched at once. A ``DataTransferStep`` goes to the data services instead.
         """
         dispatch = self._dispatch_event(run, sspec, attempt)
-        if not sspec.inputs:
+        inputs = await self._resolve_inputs(tx, run, sspec)
+        if sspec.step_kind == "transfer":
+            return ev.DataTransferRequested(
+                run_id=run.run_id,
+                step=sspec.name,
+                attempt=attempt,
+                source=inputs[0],
+                destination=dispatch.outputs[0],
+            )
+        if not inputs:
             return dispatch
-        produced = await store.outputs_by_name(tx.conn, run.run_id, [i.name for i in sspec.inputs])
+        return ev.DataMountRequested(
+            run_id=run.run_id, step=sspec.name, attempt=attempt, inputs=inputs, dispatch=dispatch
+        )
+
+    async def _resolve_inputs(
+        self, tx: Tx, run: store.RunRow, sspec: StepSpec
+    ) -> list[ev.ResolvedInput]:
+        """Where each input's data is: its datastore path, or the upstream output's."""
+        produced = await store.outputs_by_name(
+            tx.conn, run.run_id, [i.name for i in sspec.inputs if isinstance(i, PipelineDataInput)]
+        )
         inputs = []
         for inp in sspec.inputs:
             if isinstance(inp, DatastoreInput):
@@ -274,6 +298,12 @@ class SchedulerHandlers:
                         path=inp.path_on_datastore,
                         mode=inp.mode,
                     )
+                )
+            elif isinstance(inp, DatasetInput):
+                mode: Literal["mount", "download"] = "mount" if inp.mode == "mount" else "download"
+                inputs.extend(
+                    ev.ResolvedInput(name=name, datastore=p.datastore, path=p.path, mode=mode)
+                    for name, p in inp.bindings()
                 )
             else:
                 datastore, path = produced[inp.name]
@@ -286,9 +316,7 @@ class SchedulerHandlers:
                         pipeline_data=True,
                     )
                 )
-        return ev.DataMountRequested(
-            run_id=run.run_id, step=sspec.name, attempt=attempt, inputs=inputs, dispatch=dispatch
-        )
+        return inputs
 
     def _dispatch_event(
         self, run: store.RunRow, sspec: StepSpec, attempt: int
@@ -310,11 +338,13 @@ class SchedulerHandlers:
                 ev.OutputTarget(
                     name=o.name,
                     datastore=o.datastore,
-                    path=output_path(run.run_id, sspec.name, attempt, o.name),
+                    path=o.path_on_datastore
+                    or output_path(run.run_id, sspec.name, attempt, o.name),
                 )
                 for o in sspec.outputs
             ],
             timeout_seconds=sspec.timeout_seconds or self.settings.step_timeout_seconds,
+            datasets=[i for i in sspec.inputs if isinstance(i, DatasetInput)],
         )
 
     async def _current(
@@ -415,7 +445,7 @@ class SchedulerHandlers:
 
     async def _request_prerequisites(self, tx: Tx, run: store.RunRow, spec: PipelineSpec) -> bool:
         """Mark known snapshots/environments ready and request the others (once each)."""
-        digests = sorted({s.snapshot for s in spec.steps})
+        digests = sorted({s.snapshot for s in spec.steps if s.snapshot})  # transfers have none
         envs = sorted({s.environment for s in spec.steps})
         for table, keys, mark in (
             ("snapshots", digests, store.mark_snapshot),

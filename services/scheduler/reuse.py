@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from contracts import events as ev
-from contracts.spec import DatastoreInput, StepSpec
+from contracts.spec import DatasetInput, DatastoreInput, PipelineDataInput, StepSpec
 from services.runtime.errors import PermanentError
 from services.runtime.storage import load_datastore, open_datastore
 from services.scheduler import store
@@ -17,21 +17,17 @@ from services.scheduler import store
 __all__ = ["FINGERPRINT_VERSION", "fingerprint_doc", "outputs_exist"]
 
 #: bump when the fingerprint's content changes, so old entries stop matching
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
 
 
-async def _datastore_identity(conn: Any, inp: DatastoreInput) -> dict[str, Any]:
+async def _datastore_identity(conn: Any, datastore: str, path: str) -> dict[str, Any]:
     try:
-        ds = open_datastore(await load_datastore(conn, inp.datastore))
-        objects = await ds.identity(inp.path_on_datastore)
+        ds = open_datastore(await load_datastore(conn, datastore))
+        objects = await ds.identity(path)
     except (PermanentError, ValueError, OSError) as exc:
         # The data mounter reports the real error; here it only makes the step unreusable.
-        return {"datastore": inp.datastore, "path": inp.path_on_datastore, "error": str(exc)}
-    return {
-        "datastore": inp.datastore,
-        "path": inp.path_on_datastore,
-        "objects": [list(o) for o in objects],
-    }
+        return {"datastore": datastore, "path": path, "error": str(exc)}
+    return {"datastore": datastore, "path": path, "objects": [list(o) for o in objects]}
 
 
 async def fingerprint_doc(
@@ -39,12 +35,24 @@ async def fingerprint_doc(
 ) -> dict[str, Any]:
     """The fields a step's fingerprint digests, as a document one can diff."""
     upstream = await store.output_digests(
-        conn, run.run_id, [i.name for i in sspec.inputs if not isinstance(i, DatastoreInput)]
+        conn, run.run_id, [i.name for i in sspec.inputs if isinstance(i, PipelineDataInput)]
     )
     inputs: dict[str, Any] = {}
     for inp in sspec.inputs:
         if isinstance(inp, DatastoreInput):
-            inputs[inp.name] = {"kind": "datastore", **await _datastore_identity(conn, inp)}
+            inputs[inp.name] = {
+                "kind": "datastore",
+                **await _datastore_identity(conn, inp.datastore, inp.path_on_datastore),
+            }
+        elif isinstance(inp, DatasetInput):
+            # the content, not the dataset's version number: a re-registered version of the
+            # same data reuses, changed data behind the same version does not
+            inputs[inp.name] = {
+                "kind": "dataset",
+                "dataset_kind": inp.dataset_kind,
+                "options": inp.options,
+                "paths": [await _datastore_identity(conn, p.datastore, p.path) for p in inp.paths],
+            }
         else:
             inputs[inp.name] = {"kind": "pipeline_data", "digest": upstream.get(inp.name)}
     return {
@@ -58,7 +66,8 @@ async def fingerprint_doc(
         "environment": await store.environment_digest(conn, sspec.environment),
         "compute_kind": await store.compute_kind(conn, sspec.compute_target),
         "inputs": inputs,
-        "outputs": sorted([o.name, o.datastore] for o in sspec.outputs),
+        "step_kind": sspec.step_kind,
+        "outputs": sorted([o.name, o.datastore, o.path_on_datastore or ""] for o in sspec.outputs),
     }
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import asyncpg
 
 from contracts.events import UploadedOutput
-from contracts.spec import PipelineSpec, step_dependencies
+from contracts.spec import DatasetInput, PipelineSpec, StepSpec, step_dependencies
 
 __all__ = [
     "ACTIVE",
@@ -42,6 +42,7 @@ __all__ = [
     "park_for_reuse",
     "progress",
     "ready_states",
+    "record_lineage",
     "record_reusable",
     "releasable_steps",
     "release_downstream",
@@ -148,7 +149,8 @@ async def insert_steps(conn: asyncpg.Connection, run_id: str, spec: PipelineSpec
     deps = step_dependencies(spec)
     await conn.executemany(
         "INSERT INTO steps (run_id, name, upstream, pending_upstream, snapshot, environment,"
-        " compute_target) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        " compute_target, snapshot_ready) VALUES ($1, $2, $3, $4, $5, $6, $7, $5 = '')"
+        " ON CONFLICT DO NOTHING",
         [
             (
                 run_id,
@@ -253,6 +255,22 @@ async def update_step(conn: asyncpg.Connection, run_id: str, name: str, **values
         f"UPDATE steps SET {', '.join(sets)} WHERE run_id = $1 AND name = $2",  # noqa: S608 - columns checked above
         *args,
     )
+
+
+async def record_lineage(conn: asyncpg.Connection, run_id: str, sspec: StepSpec) -> None:
+    """Which registered dataset versions the step consumes (once per step and input)."""
+    for inp in sspec.inputs:
+        if isinstance(inp, DatasetInput) and inp.dataset_name and inp.dataset_version:
+            await conn.execute(
+                "INSERT INTO dataset_lineage (run_id, step, dataset_name, dataset_version,"
+                " input_name) SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM datasets"
+                " WHERE name = $3 AND version = $4) ON CONFLICT DO NOTHING",
+                run_id,
+                sspec.name,
+                inp.dataset_name,
+                inp.dataset_version,
+                inp.name,
+            )
 
 
 async def fail_steps_needing_environment(

@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.image_builder.build import EnvironmentArtifacts, digest_hex, unpack
+from services.runtime.env_artifacts import EnvironmentArtifacts, digest_hex, unpack
 from services.runtime.errors import PermanentError
 from services.runtime.storage import ObjectStore
 

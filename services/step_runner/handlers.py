@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import shutil
@@ -25,6 +26,7 @@ from contracts import events as ev
 from contracts.envelope import DecodedEvent
 from contracts.spec import DEFAULT_ENVIRONMENT
 from services.runtime.errors import PermanentError
+from services.runtime.mounts import unmount_under
 from services.runtime.outbox import Delivery
 from services.runtime.scratch import AttemptDir
 from services.runtime.snapshots import materialise
@@ -52,9 +54,12 @@ def build_argv(script: Path, event: ev.StepDispatched, adir: AttemptDir) -> list
         if kind == "literal":
             argv.append(value)
         elif kind == "input":
-            if value not in inputs:
+            if value in inputs:
+                argv.append(inputs[value])
+            elif any(name.startswith(f"{value}/") for name in inputs):
+                argv.append(str(adir.inputs / value))  # a dataset of several paths
+            else:
                 raise StepStartError(f"argument names input {value!r}, which was not bound")
-            argv.append(inputs[value])
         elif kind == "output":
             if value not in {o.name for o in event.outputs}:
                 raise StepStartError(f"argument names output {value!r}, which is not declared")
@@ -74,7 +79,30 @@ def step_environment(event: ev.StepDispatched, adir: AttemptDir) -> dict[str, st
         HEADRACE_METRICS_FILE=str(adir.metrics),
         PYTHONUNBUFFERED="1",
     )
+    if event.datasets:
+        env["HEADRACE_INPUT_DATASETS"] = json.dumps(_dataset_inputs(event))
     return env
+
+
+def _dataset_inputs(event: ev.StepDispatched) -> dict[str, dict[str, object]]:
+    """What ``Run.get_context().input_datasets`` reads: each dataset input's kind, options,
+    version and the local paths its files were bound to."""
+    local = {i.name: i.local_path for i in event.inputs}
+    return {
+        d.name: {
+            "kind": d.dataset_kind,
+            "mode": d.mode,
+            "name": d.dataset_name,
+            "version": d.dataset_version,
+            "options": d.options,
+            "paths": [
+                {"local": local[name], "datastore": src.datastore, "path": src.path}
+                for name, src in d.bindings()
+                if name in local
+            ],
+        }
+        for d in event.datasets
+    }
 
 
 def _tail(path: Path, size: int) -> str:
@@ -253,6 +281,7 @@ class StepRunnerHandlers:
             adir.stderr.write_text(error + "\n")
         finally:
             await held.aclose()
+            await _unmount_inputs(adir)
         if outcome in ("fenced", "canceled"):
             _log.info("step_runner.stopped_by_scheduler", status=outcome)
             return
@@ -294,6 +323,19 @@ def _write_lease(adir: AttemptDir, seconds: float) -> None:
     tmp = adir.lease.with_suffix(".tmp")
     tmp.write_text(f"{time.time() + seconds:.3f}")
     tmp.replace(adir.lease)
+
+
+async def _unmount_inputs(adir: AttemptDir) -> None:
+    """Unmount the attempt's FUSE-mounted inputs (rclone mounts made by the data mounter),
+    whatever the step's outcome.
+
+    Why here and now: the process that read through the mounts has exited, and the rclone
+    daemons would otherwise outlive the attempt; the uploader then removes scratch, which must
+    not walk into a live mount. Called before the result is recorded, so no early return of
+    the handler can skip it. A failure is logged, not raised: the step's result stands.
+    """
+    for failure in await unmount_under(adir.root):
+        _log.warning("step_runner.unmount_failed", detail=failure)
 
 
 def _kill_group(pid: int) -> None:

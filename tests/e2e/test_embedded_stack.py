@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,11 +29,11 @@ from headrace import (
 )
 from headrace.errors import NotFoundError, PipelineValidationError, SnapshotError
 from headrace.snapshot import snapshot_directory, upload_snapshot
-from tests.servers import SeaweedServer, seaweedfs
+from tests.servers import AzuriteServer, SeaweedServer, azurite, seaweedfs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 # The S3 server's session fixture, imported so that pytest finds it in this module.
-SERVER_FIXTURES = (seaweedfs,)
+SERVER_FIXTURES = (seaweedfs, azurite)
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -338,3 +339,55 @@ def test_s3_datastore_and_tabular_dataset(
     assert isinstance(fetched, TabularDataset)
     df = fetched.to_pandas_dataframe()
     assert df.to_dict("list") == {"sepal": [5.1, 6.3], "species": ["setosa", "virginica"]}
+
+
+@pytest.mark.parametrize("mode", ["mount", "download"])
+def test_compare_models_with_data_on_s3_and_outputs_on_azure(
+    workspace: Workspace,
+    seaweedfs: SeaweedServer,
+    azurite: AzuriteServer,
+    mode: str,
+    tmp_path: Path,
+) -> None:
+    """The example's remote variant: S3 input in both modes, a registered tabular dataset
+    through as_named_input, every intermediate output on Azure Blob."""
+    from examples.compare_models.remote_data import build
+    from headrace import Datastore
+
+    tag = f"cm-{mode}-{uuid.uuid4().hex[:6]}"
+    s3 = Datastore.register_s3_bucket(
+        workspace,
+        "example_s3",
+        seaweedfs.bucket,
+        endpoint=seaweedfs.endpoint,
+        region=seaweedfs.region,
+        access_key_id=seaweedfs.access_key_id,
+        secret_access_key=seaweedfs.secret_access_key,
+        prefix=tag,
+        overwrite=True,
+    )
+    az = Datastore.register_azure_blob_container(
+        workspace,
+        "example_azure",
+        azurite.container,
+        azurite.account_name,
+        account_key=azurite.account_key,
+        endpoint=azurite.endpoint,
+        prefix=tag,
+        overwrite=True,
+    )
+    run = Experiment(workspace, "e2e-remote").submit(
+        build(workspace, s3, az, mode), show_progress=False
+    )
+    assert run.wait_for_completion(show_output=False, timeout_seconds=240) == "Completed"
+    report = run.find_step_run("compare").get_output_data("report")
+    assert report.datastore_name == "example_azure"
+    report.download(tmp_path)
+    assert "linear" in (tmp_path / "report.md").read_text()
+    mount_log = run.find_step_run("train").get_mount_log()
+    if mode == "download":
+        assert mount_log == ""
+    else:  # a FUSE mount, or where the machine cannot mount, a copy that says so
+        assert mount_log == "" or "cannot be mounted here" in mount_log
+    lineage = workspace.client.get("/datasets/compare_models_regression/lineage")
+    assert {(x["run_id"], x["step"]) for x in lineage} >= {(run.id, "extract")}

@@ -1,18 +1,28 @@
-"""Score both models on the held-out split: predictions and error metrics per model."""
+"""Score both models on the held-out split: predictions and error metrics per model.
+
+The data comes as a file (``--data``) or as the registered tabular dataset ``test_data``
+(``dataset.as_named_input("test_data")``), read with ``to_pandas_dataframe()``.
+"""
 
 import argparse
 import csv
 import json
 import pathlib
 
+from headrace import Run
+
 parser = argparse.ArgumentParser()
-parser.add_argument("--data", required=True)
+parser.add_argument("--data", help="the data set as a CSV file; else the test_data dataset")
 parser.add_argument("--models", required=True)
 parser.add_argument("--output", required=True)
 args = parser.parse_args()
 
-with open(args.data, newline="") as f:
-    rows = [r for r in csv.DictReader(f) if r["split"] == "test"]
+if args.data:
+    with open(args.data, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["split"] == "test"]
+else:
+    frame = Run.get_context().input_datasets["test_data"].to_pandas_dataframe()
+    rows = frame[frame["split"] == "test"].to_dict("records")
 
 
 def predict(model: dict, x1: float, x2: float) -> float:

@@ -1,0 +1,152 @@
+"""Built environments as stored artifacts: the archive format and the datastore layout.
+
+Shared by the image builder (which packs and publishes) and the step runners (which download
+and unpack into their cache), so both agree on one format without a runner importing the
+builder.
+"""
+
+from __future__ import annotations
+
+import re
+import tarfile
+from pathlib import Path
+
+from contracts.snapshot import DIGEST_PATTERN
+from services.runtime.errors import PermanentError
+from services.runtime.storage import ObjectStore
+
+__all__ = [
+    "ARCHIVE_NAME",
+    "EnvironmentArtifacts",
+    "UnsafeArchive",
+    "digest_hex",
+    "pack",
+    "unpack",
+]
+
+_DIGEST_RE = re.compile(DIGEST_PATTERN)
+
+#: The archive is an uncompressed tar. Measured on numpy + scikit-learn + scipy (6,871 files,
+#: 273 MB installed): tar 282 MB, packed in 1.0 s, unpacked in 1.7 s; gzip level 1 94 MB but
+#: 2.8 s to pack and 2.8 s to unpack. The runner cache makes the download a once-per-runner
+#: cost and the only datastore kind is a local directory, so the CPU is the cost that counts;
+#: ``unpack`` detects gzip, so switching for a remote datastore is a change of ``pack`` only.
+ARCHIVE_NAME = "env.tar"
+
+
+class UnsafeArchive(PermanentError):
+    """An environment archive holds a member that would land outside its directory."""
+
+
+def digest_hex(digest: str) -> str:
+    """The hex part of a ``sha256:...`` digest, for paths.
+
+    Why: ``PYTHONPATH`` separates entries with ``:``, so a directory named ``sha256:...``
+    could never be put on it.
+    """
+    if not _DIGEST_RE.match(digest):
+        raise ValueError(f"{digest!r} is not a sha256 digest")
+    return digest.removeprefix("sha256:")
+
+
+def pack(src: Path, archive: Path) -> None:
+    """Write ``src``'s contents to ``archive`` as an uncompressed tar (see ``ARCHIVE_NAME``).
+
+    Members are relative to ``src`` and sorted, owners are dropped: the runner unpacks as
+    whatever user it runs as.
+    """
+
+    def reset(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info
+
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    tmp = archive.with_name(archive.name + ".part")
+    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in sorted(src.iterdir()):
+            tar.add(entry, arcname=entry.name, recursive=True, filter=reset)
+    tmp.replace(archive)
+
+
+def _strict_data_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's ``data`` filter, and absolute names refused rather than made relative.
+
+    ``pack`` never writes an absolute name, so one in an archive means it was crafted.
+    """
+    if member.name.startswith(("/", "\\")):
+        raise tarfile.AbsolutePathError(member)
+    return tarfile.data_filter(member, dest)
+
+
+def unpack(archive: Path, dest: Path) -> int:
+    """Extract ``archive`` into ``dest``; return the bytes of regular files written.
+
+    Uses tarfile's ``data`` filter (Python 3.11.4+; this interpreter is 3.11.7): absolute
+    paths, ``..`` components, links pointing outside ``dest`` and device files are refused
+    with ``UnsafeArchive``. ``dest``
+    may hold a partial tree after a failure, so callers unpack into a temporary directory.
+    Gzip archives are accepted too (the mode is detected).
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    total = 0
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            tar.extractall(dest, filter=_strict_data_filter)  # noqa: S202 (filtered)
+            total = sum(m.size for m in tar.getmembers() if m.isreg())
+    except tarfile.FilterError as exc:
+        raise UnsafeArchive(f"archive {archive.name} is unsafe: {exc}") from exc
+    return total
+
+
+class EnvironmentArtifacts:
+    """Where a built environment lives in a datastore, and how it is published.
+
+    Layout under ``environments/<hex digest>/``: ``env.tar``, ``requirements.lock``,
+    ``build.log``, ``Containerfile``. The archive is written last, so its existence means the
+    artifact is complete: ``exists`` checks only it, and a builder that died half-way is
+    simply rebuilt.
+    """
+
+    PREFIX = "environments"
+
+    @classmethod
+    def key(cls, digest: str, name: str) -> str:
+        return f"{cls.PREFIX}/{digest_hex(digest)}/{name}"
+
+    @classmethod
+    def archive_key(cls, digest: str) -> str:
+        return cls.key(digest, ARCHIVE_NAME)
+
+    @classmethod
+    def lock_key(cls, digest: str) -> str:
+        return cls.key(digest, "requirements.lock")
+
+    @classmethod
+    def log_key(cls, digest: str) -> str:
+        return cls.key(digest, "build.log")
+
+    @classmethod
+    def containerfile_key(cls, digest: str) -> str:
+        return cls.key(digest, "Containerfile")
+
+    @classmethod
+    async def publish(
+        cls,
+        store: ObjectStore,
+        digest: str,
+        archive: Path,
+        locked: str,
+        log: Path | bytes,
+        containerfile_text: str | None = None,
+    ) -> None:
+        """Upload lock, log and Containerfile, then the archive under its final key."""
+        await store.put(cls.lock_key(digest), locked.encode())
+        await store.put(cls.log_key(digest), log if isinstance(log, bytes) else log.read_bytes())
+        if containerfile_text is not None:
+            await store.put(cls.containerfile_key(digest), containerfile_text.encode())
+        await store.put(cls.archive_key(digest), archive)
+
+    @classmethod
+    async def exists(cls, store: ObjectStore, digest: str) -> bool:
+        return await store.exists(cls.archive_key(digest))
