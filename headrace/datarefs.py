@@ -75,5 +75,13 @@ class PipelineData(_Bindable):
     def datastore_name(self) -> str:
         return self.datastore.name if self.datastore is not None else DEFAULT_DATASTORE
 
+    def as_upload(self, overwrite: bool = False) -> PipelineData:
+        """The seed's upload mode for an output: the step writes into a local directory and
+        its files are uploaded to the datastore once the step succeeds. It is how every
+        output is committed here (never written through a mount), so this returns the same
+        output; outputs land under a path unique to the run, step and attempt, so nothing
+        is ever overwritten."""
+        return self
+
     def __repr__(self) -> str:
         return f"PipelineData({self.name!r}, datastore={self.datastore_name!r})"

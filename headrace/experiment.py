@@ -278,11 +278,13 @@ class PipelineRun:
         table.add_column("step")
         table.add_column("status")
         table.add_column("attempt", justify="right")
+        table.add_column("waiting for")
         for s in detail["steps"]:
             table.add_row(
                 s["name"],
                 f"[{_STYLE.get(s['status'], '')}]{s['status']}[/]",
                 str(s["attempt"] or ""),
+                s.get("waiting_for") or "",
             )
         return table
 

@@ -75,6 +75,17 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _waiting_for(step: asyncpg.Record) -> str | None:
+    """What a step that has not started yet waits for, to show the person waiting."""
+    if step["status"] not in ("NotStarted", "Queued"):
+        return None
+    if not step["environment_ready"]:
+        return f"environment {step['environment'].split(':')[0]} (being built)"
+    if not step["snapshot_ready"]:
+        return "its snapshot"
+    return None
+
+
 async def run_detail(pool: asyncpg.Pool, run_id: str) -> dict[str, Any] | None:
     run = await pool.fetchrow(
         "SELECT run_id, experiment, status, error, created_at, started_at, finished_at, spec,"
@@ -85,7 +96,8 @@ async def run_detail(pool: asyncpg.Pool, run_id: str) -> dict[str, Any] | None:
         return None
     steps = await pool.fetch(
         "SELECT name, status, attempt, exit_code, error, started_at, finished_at, runner_id,"
-        " reused_from_run, reused_from_step FROM steps WHERE run_id = $1",
+        " reused_from_run, reused_from_step, snapshot_ready, environment_ready, environment"
+        " FROM steps WHERE run_id = $1",
         run_id,
     )
     outputs = await pool.fetch(
@@ -116,6 +128,7 @@ async def run_detail(pool: asyncpg.Pool, run_id: str) -> dict[str, Any] | None:
             "started_at": _iso(s["started_at"]),
             "finished_at": _iso(s["finished_at"]),
             "outputs": by_step.get(s["name"], []),
+            "waiting_for": _waiting_for(s),
         }
         for s in sorted(steps, key=lambda s: order.get(s["name"], 0))
     ]

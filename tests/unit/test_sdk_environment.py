@@ -110,3 +110,17 @@ def test_register_and_get_round_trip() -> None:
     assert registered.version == "3"
     again = Environment.get(ws, "sk", version="3")
     assert again.python.conda_dependencies.pip_packages == ["six"]
+
+
+def test_steps_waiting_for_their_environment_say_so() -> None:
+    from services.api.store import _waiting_for
+
+    step: dict[str, Any] = {
+        "status": "NotStarted",
+        "environment_ready": False,
+        "environment": "sk@1:0123456789abcdef",
+        "snapshot_ready": True,
+    }
+    assert _waiting_for(step) == "environment sk@1 (being built)"  # type: ignore[arg-type]
+    assert _waiting_for({**step, "environment_ready": True}) is None  # type: ignore[arg-type]
+    assert _waiting_for({**step, "status": "Running"}) is None  # type: ignore[arg-type]
