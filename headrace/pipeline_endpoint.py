@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from contracts.spec import ParameterValue
-from headrace.published import PublishedPipeline
+from headrace.published import ApiObject, PublishedPipeline
 
 if TYPE_CHECKING:
     from headrace.experiment import PipelineRun
@@ -21,28 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["PipelineEndpoint"]
 
 
-class PipelineEndpoint:
+class PipelineEndpoint(ApiObject):
     """A versioned endpoint, read from the API (``get``/``publish`` return fresh views)."""
-
-    def __init__(self, workspace: Workspace, info: dict[str, Any]) -> None:
-        self.workspace = workspace
-        self._info = info
-
-    @property
-    def id(self) -> str:
-        return str(self._info["id"])
-
-    @property
-    def name(self) -> str:
-        return str(self._info["name"])
-
-    @property
-    def description(self) -> str:
-        return str(self._info["description"])
-
-    @property
-    def status(self) -> str:
-        return str(self._info["status"])
 
     @property
     def default_version(self) -> str:

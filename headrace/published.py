@@ -12,11 +12,12 @@ if TYPE_CHECKING:
     from headrace.pipeline_model import Pipeline
     from headrace.workspace import Workspace
 
-__all__ = ["PublishedPipeline"]
+__all__ = ["ApiObject", "PublishedPipeline"]
 
 
-class PublishedPipeline:
-    """A published pipeline: its spec and snapshots are pinned at publish time."""
+class ApiObject:
+    """An object the API describes (``_info``): the fields published pipelines and pipeline
+    endpoints share, read from the latest view the API returned."""
 
     def __init__(self, workspace: Workspace, info: dict[str, Any]) -> None:
         self.workspace = workspace
@@ -31,16 +32,20 @@ class PublishedPipeline:
         return str(self._info["name"])
 
     @property
-    def version(self) -> str:
-        return str(self._info["version"])
-
-    @property
     def description(self) -> str:
         return str(self._info["description"])
 
     @property
     def status(self) -> str:
         return str(self._info["status"])
+
+
+class PublishedPipeline(ApiObject):
+    """A published pipeline: its spec and snapshots are pinned at publish time."""
+
+    @property
+    def version(self) -> str:
+        return str(self._info["version"])
 
     @property
     def endpoint(self) -> str:
