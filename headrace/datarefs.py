@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 from contracts.spec import DEFAULT_DATASTORE
 
@@ -17,13 +17,13 @@ __all__ = ["DataReference", "PipelineData"]
 class _Bindable:
     mode: Literal["mount", "download"] = "mount"
 
-    def as_mount(self) -> _Bindable:
+    def as_mount(self) -> Self:
         """Bind read-only without copying where the datastore allows (a link locally)."""
         clone = copy.copy(self)
         clone.mode = "mount"
         return clone
 
-    def as_download(self) -> _Bindable:
+    def as_download(self) -> Self:
         """Copy the data into the step's scratch area before it starts."""
         clone = copy.copy(self)
         clone.mode = "download"

@@ -14,7 +14,6 @@ and the client never needs the store's credentials.
 
 from __future__ import annotations
 
-import io
 import re
 import tempfile
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from urllib.parse import quote
 
 from headrace.datastore import Datastore
 from headrace.errors import HeadraceError
+from headrace.tables import read_delimited
 
 if TYPE_CHECKING:
     from headrace.workspace import Workspace
@@ -288,34 +288,8 @@ class TabularDataset(AbstractDataset):
         """Every file parsed with pandas and concatenated, in path order (a ``DataFrame``).
 
         A file that does not parse raises ``DatasetError`` naming its datastore and path."""
-        import importlib
-
-        pd: Any = importlib.import_module("pandas")
-        sep = self._options.get("separator", ",")
-        header = self._options.get("header", True)
-        encoding = self._options.get("encoding", "utf-8")
-        frames = []
-        for obj in self._resolve():
-            data = self._read(obj)
-            try:
-                frames.append(
-                    pd.read_csv(
-                        io.BytesIO(data),
-                        sep=sep,
-                        header=0 if header else None,
-                        encoding=encoding,
-                    )
-                )
-            except (ValueError, UnicodeDecodeError) as exc:
-                # pandas' ParserError and EmptyDataError are ValueErrors.
-                raise DatasetError(
-                    f"cannot parse {obj.key!r} on datastore {obj.datastore!r} as delimited "
-                    f"text (separator {sep!r}, header={header}, encoding {encoding!r}): "
-                    f"{type(exc).__name__}: {str(exc).strip()}"
-                ) from exc
-        if not frames:
-            return pd.DataFrame()
-        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        sources = ((o.datastore, o.key, self._read(o)) for o in self._resolve())
+        return read_delimited(sources, self._options, DatasetError)
 
 
 class FileDataset(AbstractDataset):

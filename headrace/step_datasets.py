@@ -11,7 +11,10 @@ import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from headrace.tables import TableSource
 
 __all__ = ["StepFileDataset", "StepTabularDataset", "step_dataset"]
 
@@ -25,21 +28,22 @@ class _StepDataset:
         self._bound = list(info.get("paths", []))
         self._roots = [Path(p["local"]) for p in self._bound]
 
-    def _located(self) -> list[tuple[Path, str]]:
-        """Every file of the dataset with where it came from ("datastore:path"), in a stable
-        order (path by path, then by name)."""
-        out: list[tuple[Path, str]] = []
+    def _located(self) -> list[TableSource]:
+        """Every file of the dataset as (datastore, path on it, local file), in a stable order
+        (path by path, then by name)."""
+        out: list[TableSource] = []
         for bound in self._bound:
-            root, origin = Path(bound["local"]), f"{bound['datastore']}:{bound['path']}"
+            root, datastore, path = Path(bound["local"]), bound["datastore"], bound["path"]
             if root.is_dir():
                 for p in sorted(p for p in root.rglob("*") if p.is_file()):
-                    out.append((p, f"{origin.rstrip('/')}/{p.relative_to(root).as_posix()}"))
+                    rel = p.relative_to(root).as_posix()
+                    out.append((datastore, f"{path.rstrip('/')}/{rel}", p))
             elif root.exists():
-                out.append((root, origin))
+                out.append((datastore, path, root))
         return out
 
     def _files(self) -> list[Path]:
-        return [p for p, _ in self._located()]
+        return [Path(local) for _, _, local in self._located() if isinstance(local, Path)]
 
     def to_path(self) -> list[str]:
         """The local paths of the dataset's files."""
@@ -53,34 +57,17 @@ class _StepDataset:
 class StepTabularDataset(_StepDataset):
     def to_pandas_dataframe(self) -> Any:
         """All delimited files, concatenated, read with the dataset's separator and header."""
-        import importlib
-
         from headrace.errors import HeadraceError
-
-        pd: Any = importlib.import_module("pandas")  # heavy: only when a step asks for it
+        from headrace.tables import read_delimited
 
         files = self._located()
         if not files:
             raise HeadraceError(f"dataset input {self.input_name!r} has no files")
-        sep = str(self.options.get("separator", ","))
-        header = 0 if self.options.get("header", True) else None
-        frames = []
-        for f, origin in files:
-            try:
-                frames.append(
-                    pd.read_csv(
-                        f,
-                        sep=sep,
-                        header=header,
-                        encoding=str(self.options.get("encoding", "utf-8")),
-                    )
-                )
-            except (ValueError, pd.errors.ParserError) as exc:
-                raise HeadraceError(
-                    f"dataset input {self.input_name!r}: {origin} is not a valid delimited "
-                    f"file: {exc}"
-                ) from None
-        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+        def error(message: str) -> Exception:
+            return HeadraceError(f"dataset input {self.input_name!r}: {message}")
+
+        return read_delimited(files, self.options, error)
 
 
 class StepFileDataset(_StepDataset):

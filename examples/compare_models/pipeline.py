@@ -19,6 +19,7 @@ from pathlib import Path
 
 from headrace import (
     DataReference,
+    Datastore,
     Environment,
     Experiment,
     Pipeline,
@@ -45,15 +46,30 @@ def make_data(path: Path, rows: int = 400, seed: int = 7) -> None:
             w.writerow([f"{x1:.4f}", f"{x2:.4f}", f"{y:.4f}", "test" if i % 4 == 0 else "train"])
 
 
-def build(ws: Workspace) -> Pipeline:
-    """The pipeline, written as in the seed (only the imports differ)."""
-    def_blob_store = ws.get_default_datastore()
+def upload_data(store: Datastore) -> str:
+    """Make the data set and upload it to ``store``; its path there."""
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "regression.csv"
         make_data(data)
-        def_blob_store.upload_files(
+        store.upload_files(
             [str(data)], target_path="compare_models", overwrite=True, show_progress=False
         )
+    return "compare_models/regression.csv"
+
+
+def sklearn_environment() -> Environment:
+    """The training step's own environment: numpy and scikit-learn, built once."""
+    env = Environment(name="compare-models-sklearn")
+    env.python.conda_dependencies = CondaDependencies.create(
+        pip_packages=["numpy==2.*", "scikit-learn==1.*"]
+    )
+    return env
+
+
+def build(ws: Workspace) -> Pipeline:
+    """The pipeline, written as in the seed (only the imports differ)."""
+    def_blob_store = ws.get_default_datastore()
+    upload_data(def_blob_store)
 
     blob_input_data = DataReference(
         datastore=def_blob_store,
@@ -65,12 +81,8 @@ def build(ws: Workspace) -> Pipeline:
     report = PipelineData("report", datastore=def_blob_store)
     min_improvement = PipelineParameter(name="min_improvement", default_value=0.05)
 
-    sklearn_env = Environment(name="compare-models-sklearn")
-    sklearn_env.python.conda_dependencies = CondaDependencies.create(
-        pip_packages=["numpy==2.*", "scikit-learn==1.*"]
-    )
     run_config = RunConfiguration()
-    run_config.environment = sklearn_env
+    run_config.environment = sklearn_environment()
 
     train_step = PythonScriptStep(
         name="train",

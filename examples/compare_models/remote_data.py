@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-from pathlib import Path
 
-from examples.compare_models.pipeline import SRC, make_data
+from examples.compare_models.pipeline import SRC, sklearn_environment, upload_data
 from headrace import (
     DataReference,
     Dataset,
     Datastore,
-    Environment,
     Experiment,
     Pipeline,
     PipelineData,
@@ -31,40 +28,26 @@ from headrace import (
     PythonScriptStep,
     Workspace,
 )
-from headrace.core.conda_dependencies import CondaDependencies
 
 
 def build(ws: Workspace, data_store: Datastore, output_store: Datastore, mode: str) -> Pipeline:
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "regression.csv"
-        make_data(data)
-        data_store.upload_files(
-            [str(data)], target_path="compare_models", overwrite=True, show_progress=False
-        )
-    dataset = Dataset.Tabular.from_delimited_files(
-        path=[(data_store, "compare_models/regression.csv")]
-    ).register(ws, "compare_models_regression", create_new_version=True)
-
+    path = upload_data(data_store)
+    dataset = Dataset.Tabular.from_delimited_files(path=[(data_store, path)]).register(
+        ws, "compare_models_regression", create_new_version=True
+    )
     raw = DataReference(
-        datastore=data_store,
-        data_reference_name="raw_data",
-        path_on_datastore="compare_models/regression.csv",
-        mode=mode,
+        datastore=data_store, data_reference_name="raw_data", path_on_datastore=path, mode=mode
     )
     models = PipelineData("models", datastore=output_store)
     metrics = PipelineData("metrics", datastore=output_store)
     report = PipelineData("report", datastore=output_store)
     min_improvement = PipelineParameter(name="min_improvement", default_value=0.05)
-    sklearn = Environment(name="compare-models-sklearn")
-    sklearn.python.conda_dependencies = CondaDependencies.create(
-        pip_packages=["numpy==2.*", "scikit-learn==1.*"]
-    )
     train = PythonScriptStep(
         name="train",
         script_name="train.py",
         arguments=["--input", raw, "--output", models],
         outputs=[models],
-        environment=sklearn,
+        environment=sklearn_environment(),
         source_directory=str(SRC),
     )
     extract = PythonScriptStep(

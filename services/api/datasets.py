@@ -26,9 +26,7 @@ from services.api.errors import ApiError, Conflict, NotFound
 from services.api.handlers import context_of
 from services.runtime.storage import (
     InvalidKey,
-    UnknownDatastore,
-    load_datastore,
-    open_datastore,
+    open_named,
 )
 
 __all__ = ["MAX_OBJECTS", "router"]
@@ -94,10 +92,7 @@ async def _identity(pool: Any, paths: list[DatasetPath]) -> list[dict[str, Any]]
     object under a prefix); 404 naming the datastore and path when there is none."""
     out: list[dict[str, Any]] = []
     for ref in paths:
-        try:
-            ds = open_datastore(await load_datastore(pool, ref.datastore))
-        except UnknownDatastore as exc:
-            raise NotFound(str(exc)) from None
+        ds = await open_named(pool, ref.datastore)  # unknown: 404 (see service.py)
         try:
             objects = await ds.identity(ref.path)
         except InvalidKey as exc:
@@ -145,7 +140,7 @@ async def register_dataset(body: DatasetCreate, request: Request, response: Resp
     }
     identity = await _identity(ctx.pool, body.paths)
     async with ctx.pool.acquire() as conn, conn.transaction():
-        await store.lock_dataset_name(conn, body.name)
+        await store.lock_versions(conn, "dataset", body.name)
         latest = await store.dataset_version(conn, body.name, None)
         if latest is not None and not body.create_new_version:
             same = (
@@ -172,11 +167,11 @@ async def list_datasets(request: Request) -> list[dict[str, Any]]:
     return await store.latest_datasets(context_of(request).pool)
 
 
-async def _versions_or_404(pool: Any, name: str) -> list[dict[str, Any]]:
-    versions = await store.dataset_versions(pool, name)
-    if not versions:
+async def _latest_or_404(pool: Any, name: str) -> int:
+    latest = await store.latest_dataset_version(pool, name)
+    if latest is None:
         raise NotFound(f"no dataset {name!r}; list the registered ones with GET /api/v1/datasets")
-    return versions
+    return latest
 
 
 @router.get("/datasets/{name}")
@@ -189,23 +184,22 @@ async def get_dataset(name: str, request: Request, version: str = "latest") -> d
     too_big = number is not None and number > 2**31 - 1  # beyond PostgreSQL's integer
     found = None if too_big else await store.dataset_version(pool, name, number)
     if found is None:
-        versions = await _versions_or_404(pool, name)
-        raise NotFound(
-            f"dataset {name!r} has no version {version}; its versions are 1 to "
-            f"{versions[-1]['version']}"
-        )
+        latest = await _latest_or_404(pool, name)
+        raise NotFound(f"dataset {name!r} has no version {version}; its versions are 1 to {latest}")
     return found
 
 
 @router.get("/datasets/{name}/versions")
 async def list_versions(name: str, request: Request) -> list[dict[str, Any]]:
     """Every version, oldest first."""
-    return await _versions_or_404(context_of(request).pool, name)
+    pool = context_of(request).pool
+    await _latest_or_404(pool, name)
+    return await store.dataset_versions(pool, name)
 
 
 @router.get("/datasets/{name}/lineage")
 async def get_lineage(name: str, request: Request) -> list[dict[str, Any]]:
     """The run steps that consumed a version of the dataset, oldest first."""
     pool = context_of(request).pool
-    await _versions_or_404(pool, name)
+    await _latest_or_404(pool, name)
     return await store.dataset_lineage(pool, name)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from pathlib import PurePosixPath
 from typing import Any
 
 from fastapi import APIRouter, Request, Security
@@ -29,6 +28,9 @@ from services.runtime.storage import (
     DatastoreError,
     DatastoreRecord,
     InvalidDatastore,
+    UnknownDatastore,
+    list_datastores,
+    load_datastore,
     open_datastore,
     public_config,
     validate_config,
@@ -74,15 +76,6 @@ def datastore_view(record: DatastoreRecord) -> dict[str, Any]:
     }
 
 
-async def _record(pool: Any, name: str) -> DatastoreRecord:
-    for record in await store.datastore_records(pool):
-        if record.name == name:
-            return record
-    raise NotFound(
-        f"unknown datastore {name!r}; list the registered ones with GET /api/v1/datastores"
-    )
-
-
 async def _check_reachable(record: DatastoreRecord) -> None:
     """Open the store and list a prefix that does not exist: proves the endpoint answers,
     the bucket/container exists and the credentials may list, at the cost of one request.
@@ -117,13 +110,10 @@ async def register_datastore(body: DatastoreCreate, request: Request) -> dict[st
         config = validate_config(body.kind, body.config)
     except InvalidDatastore as exc:
         raise InvalidConfig(f"datastore {body.name!r}: {exc}") from None
-    if body.kind == "local" and not PurePosixPath(str(config["root"])).is_absolute():
-        raise InvalidConfig(
-            f"datastore {body.name!r}: invalid local datastore config: field 'root': must be "
-            "an absolute path (it is a directory on the API server's machine, not the client's)"
-        )
-    existing = {r.name: r for r in await store.datastore_records(ctx.pool)}
-    taken = existing.get(body.name)
+    try:
+        taken: DatastoreRecord | None = await load_datastore(ctx.pool, body.name)
+    except UnknownDatastore:
+        taken = None
     if taken is not None and not body.overwrite:
         raise Conflict(
             f"datastore {body.name!r} exists; pick another name, or pass overwrite=True to "
@@ -144,17 +134,17 @@ async def register_datastore(body: DatastoreCreate, request: Request) -> dict[st
             )
         if body.set_default:
             await store.set_default_datastore(conn, body.name)
-    return datastore_view(await _record(ctx.pool, body.name))
+    return datastore_view(await load_datastore(ctx.pool, body.name))
 
 
 @router.get("/datastores")
-async def list_datastores(request: Request) -> list[dict[str, Any]]:
-    return [datastore_view(r) for r in await store.datastore_records(context_of(request).pool)]
+async def get_datastores(request: Request) -> list[dict[str, Any]]:
+    return [datastore_view(r) for r in await list_datastores(context_of(request).pool)]
 
 
 @router.get("/datastores/{name}")
 async def get_datastore(name: str, request: Request) -> dict[str, Any]:
-    return datastore_view(await _record(context_of(request).pool, name))
+    return datastore_view(await load_datastore(context_of(request).pool, name))
 
 
 @router.post("/datastores/{name}/default")
@@ -167,4 +157,4 @@ async def set_default(name: str, request: Request) -> dict[str, Any]:
             raise NotFound(
                 f"unknown datastore {name!r}; list the registered ones with GET /api/v1/datastores"
             )
-    return datastore_view(await _record(pool, name))
+    return datastore_view(await load_datastore(pool, name))

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Security
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.environment import EnvironmentDefinition
+from services.api import store
 from services.api.auth import authorize
 from services.api.errors import Conflict, Invalid, NotFound
 from services.api.handlers import context_of
@@ -31,83 +32,53 @@ class RegisterEnvironment(BaseModel):
     env_vars: dict[str, str] = Field(default_factory=dict)
 
 
-def _view(row: Any) -> dict[str, Any]:
-    return {
-        "name": row["name"],
-        "version": row["version"],
-        "definition": row["definition"],
-        "created_at": row["created_at"].isoformat(),
-    }
-
-
-async def _latest(conn: Any, name: str) -> Any:
-    return await conn.fetchrow(
-        "SELECT * FROM registered_environments WHERE name = $1"
-        " ORDER BY created_at DESC, version DESC LIMIT 1",
-        name,
+def _same(stored: dict[str, Any], defn: EnvironmentDefinition) -> bool:
+    """Whether a registered definition holds what ``defn`` asks for (versions aside)."""
+    return bool(
+        stored.get("pip_requirements") == defn.pip_requirements
+        and stored.get("env_vars") == defn.env_vars
     )
 
 
 @router.post("/environments", status_code=201)
 async def register_environment(body: RegisterEnvironment, request: Request) -> dict[str, Any]:
+    try:  # validated first, so comparisons below see normalised requirement lines
+        asked = EnvironmentDefinition(
+            name=body.name,
+            version=body.version or "1",
+            pip_requirements=body.pip_requirements,
+            env_vars=body.env_vars,
+        )
+    except ValidationError as exc:
+        raise Invalid([str(e["msg"]) for e in exc.errors()]) from None
     pool = context_of(request).pool
     async with pool.acquire() as conn, conn.transaction():
-        # one registration per name at a time, so version numbers never collide
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))", body.name)
-        latest = await _latest(conn, body.name)
-        version = body.version
-        if version is None:
-            if latest is not None and _same(latest["definition"], body):
-                return _view(latest)
-            count = await conn.fetchval(
-                "SELECT count(*) FROM registered_environments WHERE name = $1", body.name
-            )
-            version = str(count + 1)
-        try:
-            defn = EnvironmentDefinition(
-                name=body.name,
-                version=version,
-                pip_requirements=body.pip_requirements,
-                env_vars=body.env_vars,
-            )
-        except ValidationError as exc:
-            raise Invalid([str(e["msg"]) for e in exc.errors()]) from None
-        existing = await conn.fetchrow(
-            "SELECT * FROM registered_environments WHERE name = $1 AND version = $2",
-            defn.name,
-            defn.version,
+        await store.lock_versions(conn, "environment", asked.name)
+        if body.version is None:
+            latest = await store.environment_version(conn, asked.name, None)
+            if latest is not None and _same(latest["definition"], asked):
+                return latest
+            version = str(await store.environment_count(conn, asked.name) + 1)
+        else:
+            version = body.version
+            existing = await store.environment_version(conn, asked.name, version)
+            if existing is not None:
+                if _same(existing["definition"], asked):
+                    return existing
+                raise Conflict(
+                    f"environment {asked.name!r} version {version!r} is registered with another "
+                    "definition; versions are immutable: register without a version to get the "
+                    "next"
+                )
+        defn = asked.model_copy(update={"version": version})
+        return await store.insert_environment(
+            conn, defn.name, defn.version, defn.model_dump(mode="json")
         )
-        if existing is not None:
-            if _same(existing["definition"], body):
-                return _view(existing)
-            raise Conflict(
-                f"environment {defn.name!r} version {defn.version!r} is registered with another "
-                "definition; versions are immutable: register without a version to get the next"
-            )
-        row = await conn.fetchrow(
-            "INSERT INTO registered_environments (name, version, definition)"
-            " VALUES ($1, $2, $3) RETURNING *",
-            defn.name,
-            defn.version,
-            defn.model_dump(mode="json"),
-        )
-        return _view(row)
-
-
-def _same(stored: dict[str, Any], body: RegisterEnvironment) -> bool:
-    return bool(
-        stored.get("pip_requirements") == [r.strip() for r in body.pip_requirements]
-        and stored.get("env_vars") == body.env_vars
-    )
 
 
 @router.get("/environments")
 async def list_environments(request: Request) -> list[dict[str, Any]]:
-    rows = await context_of(request).pool.fetch(
-        "SELECT DISTINCT ON (name) * FROM registered_environments"
-        " ORDER BY name, created_at DESC, version DESC"
-    )
-    return [_view(r) for r in rows]
+    return await store.latest_environments(context_of(request).pool)
 
 
 @router.get("/environments/builds")
@@ -115,43 +86,19 @@ async def list_builds(
     request: Request, environment: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
     """Real builds (cache hits record none), newest first."""
-    rows = await context_of(request).pool.fetch(
-        "SELECT * FROM environment_builds WHERE ($1::text IS NULL OR environment = $1)"
-        " ORDER BY finished_at DESC LIMIT $2",
-        environment,
-        min(max(limit, 1), 1000),
+    return await store.environment_builds(
+        context_of(request).pool, environment, min(max(limit, 1), 1000)
     )
-    return [
-        {
-            "environment": r["environment"],
-            "digest": r["digest"],
-            "status": r["status"],
-            "instance": r["instance"],
-            "seconds": r["seconds"],
-            "log_key": r["log_key"],
-            "reason": r["reason"],
-            "finished_at": r["finished_at"].isoformat(),
-        }
-        for r in rows
-    ]
 
 
 @router.get("/environments/{name}")
 async def get_environment(
     name: str, request: Request, version: str | None = None
 ) -> dict[str, Any]:
-    pool = context_of(request).pool
-    if version is None:
-        row = await _latest(pool, name)
-    else:
-        row = await pool.fetchrow(
-            "SELECT * FROM registered_environments WHERE name = $1 AND version = $2",
-            name,
-            version,
-        )
-    if row is None:
+    found = await store.environment_version(context_of(request).pool, name, version)
+    if found is None:
         which = f"version {version!r} of " if version else ""
         raise NotFound(
             f"no {which}environment {name!r} is registered; register it with env.register(ws)"
         )
-    return _view(row)
+    return found

@@ -39,8 +39,8 @@ from services.runtime.storage import (
     ObjectStore,
     UnknownDatastore,
     default_datastore,
-    load_datastore,
     open_datastore,
+    open_named,
 )
 
 __all__ = [
@@ -93,7 +93,7 @@ class ApiContext:
 
     async def datastore(self, name: str) -> ObjectStore:
         try:
-            return open_datastore(await load_datastore(self.pool, name))
+            return await open_named(self.pool, name)
         except UnknownDatastore as exc:
             raise NotFound(str(exc)) from exc
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -44,6 +45,23 @@ def _problems(exc: RequestValidationError) -> list[str]:
     return out
 
 
+_RUNTIME_ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (PublishedNotFound, 404),
+    (PublishedDisabled, 409),
+    (UnknownDatastore, 404),
+    (ObjectNotFound, 404),
+    (InvalidKey, 400),
+    (DatastoreError, 400),
+)
+
+
+def _status_handler(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handler(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    return handler
+
+
 def create_app() -> FastAPI:
     """The FastAPI application; its state gets an ``ApiContext`` when the service starts."""
     app = FastAPI(
@@ -65,25 +83,10 @@ def create_app() -> FastAPI:
             {"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
         )
 
-    @app.exception_handler(PublishedNotFound)
-    async def _not_published(_: Request, exc: PublishedNotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
-
-    @app.exception_handler(PublishedDisabled)
-    async def _disabled(_: Request, exc: PublishedDisabled) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
-
-    # Storage errors name the datastore and key and never hold a credential (see
-    # services.runtime.storage), so their text goes to the client as it is.
-    @app.exception_handler(UnknownDatastore)
-    @app.exception_handler(ObjectNotFound)
-    async def _no_object(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
-
-    @app.exception_handler(InvalidKey)
-    @app.exception_handler(DatastoreError)
-    async def _storage(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+    # Errors of the shared runtime, raised below the routes: their messages say what to fix
+    # and hold no credential (storage errors are built from names, keys and redacted causes).
+    for error, status in _RUNTIME_ERROR_STATUS:
+        app.add_exception_handler(error, _status_handler(status))
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

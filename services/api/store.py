@@ -17,19 +17,24 @@ __all__ = [
     "dataset_lineage",
     "dataset_version",
     "dataset_versions",
-    "datastore_records",
     "earlier_fingerprints",
     "endpoint_view",
+    "environment_builds",
+    "environment_count",
+    "environment_version",
     "evict",
     "fingerprint_of",
     "insert_dataset_version",
     "insert_datastore",
+    "insert_environment",
     "insert_queued_run",
+    "latest_dataset_version",
     "latest_datasets",
+    "latest_environments",
     "list_endpoints",
     "list_published",
     "list_runs",
-    "lock_dataset_name",
+    "lock_versions",
     "publish",
     "published",
     "run_detail",
@@ -409,16 +414,6 @@ async def set_endpoint_status(conn: Any, endpoint_id: str, status: str) -> None:
 # return a record itself.
 
 
-async def datastore_records(conn: Any) -> list[DatastoreRecord]:
-    rows = await conn.fetch("SELECT name, kind, config, is_default FROM datastores ORDER BY name")
-    return [
-        DatastoreRecord(
-            name=r["name"], kind=r["kind"], config=dict(r["config"]), is_default=r["is_default"]
-        )
-        for r in rows
-    ]
-
-
 async def insert_datastore(conn: Any, record: DatastoreRecord, *, overwrite: bool) -> bool:
     """Record a datastore; False when the name is taken (and ``overwrite`` is not set).
 
@@ -472,11 +467,11 @@ def _dataset(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def lock_dataset_name(conn: asyncpg.Connection, name: str) -> None:
-    """Serialise registrations of one dataset name until the transaction ends, so that
-    concurrent registrations number their versions one after the other."""
+async def lock_versions(conn: Any, namespace: str, name: str) -> None:
+    """Serialise registrations of one name (``namespace``: "dataset", "environment") until
+    the transaction ends, so that concurrent ones number their versions one after the other."""
     await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('headrace.dataset'), hashtext($1))", name
+        "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", f"headrace.{namespace}", name
     )
 
 
@@ -490,6 +485,12 @@ async def dataset_version(conn: Any, name: str, version: int | None) -> dict[str
         version,
     )
     return None if row is None else _dataset(row)
+
+
+async def latest_dataset_version(conn: Any, name: str) -> int | None:
+    """The newest version number of a dataset, or None: without reading any identity."""
+    number = await conn.fetchval("SELECT max(version) FROM datasets WHERE name = $1", name)
+    return None if number is None else int(number)
 
 
 async def dataset_versions(conn: Any, name: str) -> list[dict[str, Any]]:
@@ -519,7 +520,7 @@ async def insert_dataset_version(
     definition: dict[str, Any],
     identity: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Append version N+1 of ``name`` (hold ``lock_dataset_name`` first)."""
+    """Append version N+1 of ``name`` (hold ``lock_versions(conn, "dataset", name)`` first)."""
     row = await conn.fetchrow(
         "INSERT INTO datasets (name, version, id, kind, description, definition, identity)"
         " SELECT $1, coalesce(max(version), 0) + 1, gen_random_uuid(), $2, $3, $4, $5"
@@ -542,3 +543,80 @@ async def dataset_lineage(conn: Any, name: str) -> list[dict[str, Any]]:
         name,
     )
     return [{**dict(r), "recorded_at": _iso(r["recorded_at"])} for r in rows]
+
+
+# -- registered environments --------------------------------------------------------------
+
+
+def _environment(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "name": row["name"],
+        "version": row["version"],
+        "definition": row["definition"],
+        "created_at": _iso(row["created_at"]),
+    }
+
+
+async def environment_version(conn: Any, name: str, version: str | None) -> dict[str, Any] | None:
+    """One registered version (the latest when ``version`` is None), or None."""
+    row = await conn.fetchrow(
+        "SELECT * FROM registered_environments WHERE name = $1"
+        " AND ($2::text IS NULL OR version = $2) ORDER BY created_at DESC, version DESC LIMIT 1",
+        name,
+        version,
+    )
+    return None if row is None else _environment(row)
+
+
+async def environment_count(conn: Any, name: str) -> int:
+    return int(
+        await conn.fetchval("SELECT count(*) FROM registered_environments WHERE name = $1", name)
+    )
+
+
+async def insert_environment(conn: Any, name: str, version: str, definition: Any) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "INSERT INTO registered_environments (name, version, definition)"
+        " VALUES ($1, $2, $3) RETURNING *",
+        name,
+        version,
+        definition,
+    )
+    return _environment(row)
+
+
+async def latest_environments(conn: Any) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (name) * FROM registered_environments"
+        " ORDER BY name, created_at DESC, version DESC"
+    )
+    return [_environment(r) for r in rows]
+
+
+async def environment_builds(
+    conn: Any, environment: str | None, limit: int
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT * FROM environment_builds WHERE ($1::text IS NULL OR environment = $1)"
+        " ORDER BY finished_at DESC LIMIT $2",
+        environment,
+        limit,
+    )
+    return [
+        {
+            **{
+                k: r[k]
+                for k in (
+                    "environment",
+                    "digest",
+                    "status",
+                    "instance",
+                    "seconds",
+                    "log_key",
+                    "reason",
+                )
+            },
+            "finished_at": _iso(r["finished_at"]),
+        }
+        for r in rows
+    ]

@@ -29,8 +29,8 @@ from services.runtime.storage import (
     STREAM_CHUNK,
     ObjectStore,
     default_datastore,
-    load_datastore,
     open_datastore,
+    open_named,
 )
 
 __all__ = ["ArtifactUploaderHandlers", "read_metrics"]
@@ -108,7 +108,7 @@ class ArtifactUploaderHandlers:
             metrics = read_metrics(adir.metrics)
             outputs: list[ev.UploadedOutput] = []
             for target in event.outputs:
-                out_store = open_datastore(await load_datastore(pool, target.datastore))
+                out_store = await open_named(pool, target.datastore)
                 files, size, digest = await _upload_tree(
                     out_store, adir.outputs / target.name, target.path
                 )

@@ -18,7 +18,7 @@ from contracts import events as ev
 from contracts.envelope import DecodedEvent
 from services.runtime.errors import PermanentError
 from services.runtime.outbox import Delivery
-from services.runtime.storage import load_datastore, open_datastore
+from services.runtime.storage import open_named
 
 __all__ = ["DataTransferHandlers"]
 
@@ -32,8 +32,8 @@ class DataTransferHandlers:
     async def _copy(self, event: ev.DataTransferRequested) -> ev.UploadedOutput:
         pool = self.delivery.pool
         source, dest = event.source, event.destination
-        src = open_datastore(await load_datastore(pool, source.datastore))
-        dst = open_datastore(await load_datastore(pool, dest.datastore))
+        src = await open_named(pool, source.datastore)
+        dst = await open_named(pool, dest.datastore)
         objects = await src.identity(source.path)
         if not objects:
             raise PermanentError(

@@ -33,7 +33,7 @@ from services.runtime.errors import PermanentError
 from services.runtime.mounts import is_fuse_mount, unmount, unmount_under
 from services.runtime.outbox import Delivery
 from services.runtime.scratch import AttemptDir
-from services.runtime.storage import DatastoreError, InvalidKey, ObjectStore, open_datastore
+from services.runtime.storage import DatastoreError, InvalidKey, ObjectStore, open_named
 
 __all__ = ["DataMounterHandlers", "bind_input", "mount_root"]
 
@@ -258,8 +258,7 @@ def _remove(path: Path) -> None:
 def _copy(source: Path, target: Path) -> None:
     """Copy next to ``target`` then rename, so a half-copied input is never visible."""
     tmp = target.with_name(f".{target.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+    _remove(tmp)
     if source.is_dir():
         shutil.copytree(source, tmp)
     else:
@@ -287,10 +286,11 @@ class DataMounterHandlers:
         mounted: list[ev.MountedInput] = []
         notes: list[str] = []
         try:
+            opened: dict[str, ObjectStore] = {}  # a dataset's paths often share one
             for inp in event.inputs:
-                datastore = open_datastore(
-                    await store.load_datastore(self.delivery.pool, inp.datastore)
-                )
+                if inp.datastore not in opened:
+                    opened[inp.datastore] = await open_named(self.delivery.pool, inp.datastore)
+                datastore = opened[inp.datastore]
                 binding, note = await bind_input(
                     datastore,
                     inp,

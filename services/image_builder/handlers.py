@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import platform
 import shutil
+import sys
 import sysconfig
 import tempfile
 import time
@@ -154,7 +155,9 @@ class ImageBuilderHandlers:
                 _log.info("image_builder.artifact_exists", environment=defn.key, digest=digest)
                 return digest, python
             _log.info("image_builder.building", environment=defn.key, digest=digest)
-            await build(locked.locked, work / "env", s.build_python, s.uv_path, s.uv_cache, log)
+            # For this interpreter: its version is the one in the digest, and runners check it.
+            python_path = Path(sys.executable)
+            await build(locked.locked, work / "env", python_path, s.uv_path, s.uv_cache, log)
             await asyncio.to_thread(pack, work / "env", work / "env.tar")
             await EnvironmentArtifacts.publish(
                 datastore,

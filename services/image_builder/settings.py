@@ -30,8 +30,6 @@ class ImageBuilderSettings(RuntimeSettings):
     """
 
     uv_path: Path = _default_uv()
-    #: the interpreter environments are built for (runners must run the same Python)
-    build_python: Path = Path(sys.executable)
     build_dir: Path | None = None
     uv_cache_dir: Path | None = None
 

@@ -53,8 +53,10 @@ __all__ = [
     "S3Config",
     "UnknownDatastore",
     "default_datastore",
+    "list_datastores",
     "load_datastore",
     "open_datastore",
+    "open_named",
     "public_config",
     "validate_config",
 ]
@@ -298,6 +300,13 @@ def validate_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
     the secrets (it is what the ``datastores`` table stores); show ``public_config`` instead.
     """
     parsed = _model(kind, config)
+    if isinstance(parsed, LocalConfig) and not Path(parsed.root).is_absolute():
+        # Checked here, at registration, not whenever a store is opened: the root is read by
+        # services on the server, whose working directory a client cannot know.
+        raise InvalidDatastore(
+            f"invalid {kind} datastore config: field 'root': must be an absolute path (it is "
+            "a directory on the API server's machine, not the client's)"
+        )
     out = parsed.model_dump(exclude_none=True)
     for name, value in out.items():
         if isinstance(value, SecretStr):
@@ -339,6 +348,11 @@ async def load_datastore(conn: asyncpg.Pool | asyncpg.Connection, name: str) -> 
             f"unknown datastore {name!r}; registered datastores: {', '.join(known) or 'none'}"
         )
     return _record(row)
+
+
+async def list_datastores(conn: asyncpg.Pool | asyncpg.Connection) -> list[DatastoreRecord]:
+    """Every registered datastore, by name (credentials included: show ``public_config``)."""
+    return [_record(r) for r in await conn.fetch("SELECT * FROM datastores ORDER BY name")]
 
 
 async def default_datastore(conn: asyncpg.Pool | asyncpg.Connection) -> DatastoreRecord:
@@ -674,3 +688,8 @@ def open_datastore(record: DatastoreRecord) -> ObjectStore:
     """Open a datastore for I/O (one place to add kinds); ``InvalidDatastore`` if its config
     is unusable."""
     return ObjectStore(record)
+
+
+async def open_named(conn: asyncpg.Pool | asyncpg.Connection, name: str) -> ObjectStore:
+    """The datastore called ``name``, opened (``UnknownDatastore`` naming the known ones)."""
+    return open_datastore(await load_datastore(conn, name))

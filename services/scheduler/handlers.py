@@ -285,9 +285,9 @@ class SchedulerHandlers:
         self, tx: Tx, run: store.RunRow, sspec: StepSpec
     ) -> list[ev.ResolvedInput]:
         """Where each input's data is: its datastore path, or the upstream output's."""
-        produced = await store.outputs_by_name(
-            tx.conn, run.run_id, [i.name for i in sspec.inputs if isinstance(i, PipelineDataInput)]
-        )
+        upstream = [i.name for i in sspec.inputs if isinstance(i, PipelineDataInput)]
+        # Most steps on the hot path consume no PipelineData: ask the database only if needed.
+        produced = await store.outputs_by_name(tx.conn, run.run_id, upstream) if upstream else {}
         inputs = []
         for inp in sspec.inputs:
             if isinstance(inp, DatastoreInput):

@@ -11,7 +11,7 @@ import asyncpg
 from contracts import events as ev
 from contracts.spec import DatasetInput, DatastoreInput, PipelineDataInput, StepSpec
 from services.runtime.errors import PermanentError
-from services.runtime.storage import load_datastore, open_datastore
+from services.runtime.storage import open_named
 from services.scheduler import store
 
 __all__ = ["FINGERPRINT_VERSION", "fingerprint_doc", "outputs_exist"]
@@ -22,7 +22,7 @@ FINGERPRINT_VERSION = 2
 
 async def _datastore_identity(conn: Any, datastore: str, path: str) -> dict[str, Any]:
     try:
-        ds = open_datastore(await load_datastore(conn, datastore))
+        ds = await open_named(conn, datastore)
         objects = await ds.identity(path)
     except (PermanentError, ValueError, OSError) as exc:
         # The data mounter reports the real error; here it only makes the step unreusable.
@@ -77,7 +77,7 @@ async def outputs_exist(conn: Any, outputs: Sequence[ev.UploadedOutput]) -> bool
         if out.files == 0:
             continue
         try:
-            ds = open_datastore(await load_datastore(conn, out.datastore))
+            ds = await open_named(conn, out.datastore)
             present = await ds.listing(out.path)
         except (PermanentError, ValueError, OSError):
             return False

@@ -124,6 +124,7 @@ class StepRunnerHandlers:
         self.launcher = launcher
         self._store: ObjectStore | None = None
         self.environments = EnvironmentCache(settings.env_cache, settings.env_cache_bytes)
+        self._environments: dict[str, store.EnvironmentRow] = {}
 
     async def _with_environment(
         self, event: ev.StepDispatched, env: dict[str, str], held: contextlib.AsyncExitStack
@@ -132,12 +133,17 @@ class StepRunnerHandlers:
         into the runner's cache (no package index involved) and held for the step."""
         if event.environment == DEFAULT_ENVIRONMENT:
             return env
-        found = await store.environment(self.delivery.pool, event.environment)
+        found = self._environments.get(event.environment)
+        if found is None:
+            found = await store.environment(self.delivery.pool, event.environment)
         if found is None:
             raise StepStartError(
                 f"environment {event.environment!r} is not built; the image builder reports "
                 "why in the run's events"
             )
+        # A ready environment's row never changes (its key names its content): remember it
+        # rather than ask the database before every step.
+        self._environments[event.environment] = found
         here = ".".join(platform.python_version().split(".")[:2])
         if ".".join(found.python.split(".")[:2]) != here:
             raise StepStartError(
