@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 
-from headrace.errors import ApiError, ApiUnavailableError, NotFoundError, PipelineValidationError
+from contracts.limits import MAX_EVENT_BYTES, too_large_reason
+from headrace.errors import (
+    ApiError,
+    ApiUnavailableError,
+    NotFoundError,
+    PipelineValidationError,
+    RequestTooLargeError,
+)
 
-__all__ = ["ApiClient"]
+__all__ = ["ApiClient", "check_request_size"]
+
+
+def check_request_size(kind: str, body: dict[str, Any]) -> None:
+    """Refuse, before sending, a request whose pipeline and parameters cannot fit in one event.
+
+    The API checks the real event and answers 413; checking here first saves uploading a
+    100 MB argument only to have it refused.
+    """
+    size = len(json.dumps({k: body.get(k) for k in ("pipeline", "parameters")}).encode())
+    if size > MAX_EVENT_BYTES:
+        raise RequestTooLargeError(413, too_large_reason(kind, size))
 
 
 class ApiClient:
@@ -47,6 +66,8 @@ class ApiClient:
             )
         if response.status_code == 404:
             raise NotFoundError(404, str(detail))
+        if response.status_code == 413:
+            raise RequestTooLargeError(413, str(detail))
         raise ApiError(response.status_code, str(detail))
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -7,7 +7,8 @@ Hierarchy::
     ├── ApiUnavailableError       the API cannot be reached (stack not started, wrong URL)
     ├── ApiError                  the API answered with an error (status, message)
     │   ├── NotFoundError         404: unknown run, step, datastore, ...
-    │   └── PipelineValidationError   422: the pipeline cannot run; ``problems`` lists why
+    │   ├── PipelineValidationError   422: the pipeline cannot run; ``problems`` lists why
+    │   └── RequestTooLargeError  413: the request is over a size limit (also checked locally)
     └── SnapshotError             the source directory cannot be snapshotted
 """
 
@@ -20,6 +21,7 @@ __all__ = [
     "HeadraceError",
     "NotFoundError",
     "PipelineValidationError",
+    "RequestTooLargeError",
     "SnapshotError",
 ]
 
@@ -54,6 +56,12 @@ class PipelineValidationError(ApiError):
     def __init__(self, status: int, problems: list[str]) -> None:
         self.problems = problems
         super().__init__(status, "the pipeline cannot run:\n  - " + "\n  - ".join(problems))
+
+
+class RequestTooLargeError(ApiError):
+    """The request is larger than headrace accepts; nothing was stored or started.
+
+    Raised by the SDK before sending when it can tell, and for the API's 413 otherwise."""
 
 
 class SnapshotError(HeadraceError):

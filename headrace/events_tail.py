@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from contracts.envelope import EnvelopeError, decode
 from contracts.topics import Topics
 
-__all__ = ["format_event", "tail"]
+__all__ = ["TopicMissing", "format_event", "tail", "topic_partitions"]
 
 
 def format_event(type_: str, data: dict[str, object]) -> str:
@@ -23,6 +23,27 @@ def format_event(type_: str, data: dict[str, object]) -> str:
     step = f" {data['step']}#{data.get('attempt', 1)}" if "step" in data else ""
     text = " ".join(f"{k}={v}" for k, v in details.items() if v not in (None, [], ""))
     return f"{short:<18} {data['run_id']}{step} {text}"[:400]
+
+
+class TopicMissing(RuntimeError):
+    """The events topic does not exist: no stack with this prefix ever started."""
+
+
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Every partition of ``topic``, fetching the broker's metadata first.
+
+    Why fetch: a consumer that has just started may not have the topic's metadata yet, and
+    guessing "partition 0" follows an eighth of the events of a topic with eight partitions.
+    """
+    parts = consumer.partitions_for_topic(topic)
+    if parts is None:
+        await consumer.topics()  # forces a metadata request for every topic
+        parts = consumer.partitions_for_topic(topic)
+    if not parts:
+        raise TopicMissing(
+            f"topic {topic!r} does not exist: start the stack (headrace up) or check the prefix"
+        )
+    return [TopicPartition(topic, p) for p in sorted(parts)]
 
 
 async def tail(
@@ -38,8 +59,7 @@ async def tail(
     )
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic) or {0}
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        tps = await topic_partitions(consumer, topic)
         consumer.assign(tps)
         if from_beginning:
             await consumer.seek_to_beginning(*tps)

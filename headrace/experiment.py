@@ -14,6 +14,7 @@ from rich.table import Table
 
 from contracts.snapshot import safe_relative_path
 from contracts.spec import ParameterValue, PipelineSpec
+from headrace.client import check_request_size
 from headrace.errors import NotFoundError, SnapshotError
 from headrace.gitinfo import git_info
 from headrace.snapshot import check_size, paths_digest, snapshot_directory, upload_snapshot
@@ -107,6 +108,7 @@ class Experiment:
             "parameters": dict(pipeline_parameters or {}),
             "regenerate_outputs": regenerate_outputs,
         }
+        check_request_size("RunRequested", body)
         created = self.workspace.client.post("/runs", body)
         return PipelineRun(self, created["run_id"])
 

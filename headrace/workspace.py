@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from headrace.client import ApiClient
 from headrace.errors import ConfigError
+from headrace.state_home import state_home
 
 if TYPE_CHECKING:
     from headrace.compute import ComputeTarget
@@ -18,23 +19,17 @@ __all__ = ["Workspace", "find_config"]
 
 
 def find_config(path: str | os.PathLike[str] | None = None) -> Path:
-    """The config file: ``path``, ``$HEADRACE_CONFIG``, ``$HEADRACE_HOME/config.json``,
-    ``.headrace/config.json`` in the current directory or a parent, ``~/.headrace/config.json``.
-
-    Explicit settings come before discovery, so a shell that set ``HEADRACE_HOME`` talks to
-    that stack whatever directory it is in."""
+    """The config file: ``path``, ``$HEADRACE_CONFIG``, else ``config.json`` in the state
+    directory that ``headrace up`` uses too (``$HEADRACE_HOME``, the nearest ``.headrace``
+    directory from the current directory up, ``~/.headrace``: see ``headrace.state_home``)."""
     candidates: list[Path] = []
     if path is not None:
         p = Path(path)
         candidates.append(p / "config.json" if p.is_dir() else p)
     elif env := os.environ.get("HEADRACE_CONFIG"):
         candidates.append(Path(env))
-    elif home := os.environ.get("HEADRACE_HOME"):
-        candidates.append(Path(home) / "config.json")
     else:
-        here = Path.cwd()
-        candidates += [d / ".headrace" / "config.json" for d in (here, *here.parents)]
-        candidates.append(Path.home() / ".headrace" / "config.json")
+        candidates.append(state_home() / "config.json")
     for c in candidates:
         if c.is_file():
             return c

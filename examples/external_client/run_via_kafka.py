@@ -68,7 +68,11 @@ async def start_and_follow(
     await producer.start()
     seen: list[tuple[str, dict[str, Any]]] = []
     try:
-        parts = consumer.partitions_for_topic(events_topic) or {0}
+        # fetch metadata first: a fresh consumer may not know the topic's partitions yet
+        await consumer.topics()
+        parts = consumer.partitions_for_topic(events_topic)
+        if not parts:
+            raise SystemExit(f"topic {events_topic} does not exist: is headrace up?")
         tps = [TopicPartition(events_topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)

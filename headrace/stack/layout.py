@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from headrace.state_home import state_home
+
 __all__ = ["Layout", "home_dir"]
 
 
 def home_dir() -> Path:
-    """``$HEADRACE_HOME`` or ``~/.headrace``."""
-    env = os.environ.get("HEADRACE_HOME")
-    return Path(env).absolute() if env else Path.home() / ".headrace"
+    """The stack's state directory, by the rule of ``headrace.state_home``."""
+    return state_home()
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import json
 import uuid
 from typing import Any, Literal
 
+from cachetools import LRUCache
 from fastapi import APIRouter, Query, Request, Response, Security
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -85,7 +86,9 @@ class ApiContext:
     def __init__(self, settings: ApiSettings, delivery: Delivery) -> None:
         self.settings = settings
         self.delivery = delivery
-        self._manifests: dict[str, SnapshotManifest] = {}
+        self._manifests: LRUCache[str, SnapshotManifest] = LRUCache(
+            maxsize=settings.manifest_cache_size
+        )
 
     @property
     def pool(self) -> Any:
@@ -101,10 +104,12 @@ class ApiContext:
         return open_datastore(await default_datastore(self.pool))
 
     async def manifest(self, digest: str) -> SnapshotManifest:
-        """A snapshot manifest (immutable, so cached by digest)."""
-        if digest not in self._manifests:
-            self._manifests[digest] = await load_manifest(await self.default_store(), digest)
-        return self._manifests[digest]
+        """A snapshot manifest (immutable, so cached by digest, least recently used out)."""
+        manifest = self._manifests.get(digest)
+        if manifest is None:
+            manifest = await load_manifest(await self.default_store(), digest)
+            self._manifests[digest] = manifest
+        return manifest
 
 
 def context_of(request: Request) -> ApiContext:

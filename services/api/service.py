@@ -15,6 +15,7 @@ from services.api.handlers import ApiContext, router
 from services.api.settings import ApiSettings
 from services.runtime.bootstrap import bootstrap_workspace
 from services.runtime.catalog import PublishedDisabled, PublishedNotFound
+from services.runtime.errors import EventTooLarge
 from services.runtime.service import Service
 from services.runtime.storage import DatastoreError, InvalidKey, ObjectNotFound, UnknownDatastore
 from services.runtime.tokens import ScopeRefused, TokenRefused
@@ -52,6 +53,8 @@ _RUNTIME_ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (ObjectNotFound, 404),
     (InvalidKey, 400),
     (DatastoreError, 400),
+    # an event over the size limit is refused before anything is stored
+    (EventTooLarge, 413),
 )
 
 

@@ -99,8 +99,10 @@ class FuseMounter:
         self._machine_reason: str | None = None
         self._probed = False
 
-    def _machine(self) -> str | None:
-        """Why this machine cannot mount at all, or ``None``. Probed once."""
+    def machine_reason(self) -> str | None:
+        """Why this machine cannot mount at all, or ``None``. Probed once.
+
+        Public so that tests expect the outcome this machine gives, not either outcome."""
         if not self._probed:
             self._probed = True
             if shutil.which("rclone") is None:
@@ -113,7 +115,7 @@ class FuseMounter:
 
     def unsupported(self, record: DatastoreRecord) -> str | None:
         """Why ``record`` cannot be mounted here, or ``None`` if it can."""
-        machine = self._machine()
+        machine = self.machine_reason()
         if machine:
             return machine
         if record.kind == "s3":

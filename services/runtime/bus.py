@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAlreadyExistsError,
+)
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -29,13 +37,16 @@ from tenacity import (
 
 from contracts.envelope import DecodedEvent, EnvelopeError, Message, decode
 from contracts.events import Event
+from contracts.limits import MAX_DEAD_LETTER_BYTES, PRODUCER_MAX_REQUEST_BYTES
 from contracts.topics import Topics
 from services.runtime.errors import AlreadyProcessed
 from services.runtime.settings import RuntimeSettings
 
 __all__ = [
     "Consumer",
+    "DeadLetterFailed",
     "DeadLetters",
+    "EventSender",
     "Handler",
     "Producer",
     "Subscription",
@@ -50,9 +61,14 @@ Handler = Callable[[Any, DecodedEvent], Awaitable[None]]
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Errors worth retrying: lost connections, serialization conflicts, broker hiccups."""
-    if getattr(exc, "retriable", False):
-        return True
+    """Errors worth retrying: lost connections, serialization conflicts, broker hiccups.
+
+    An error that says whether it is ``retriable`` decides for itself: ``ObjectNotFound`` is a
+    ``FileNotFoundError`` (an ``OSError``) that retrying cannot fix, and says so.
+    """
+    retriable = getattr(exc, "retriable", None)
+    if isinstance(retriable, bool):
+        return retriable
     return isinstance(
         exc,
         (
@@ -67,6 +83,18 @@ def is_transient(exc: BaseException) -> bool:
             KafkaConnectionError,
         ),
     )
+
+
+class EventSender(Protocol):
+    """What the outbox and the dead-letter path need of a producer.
+
+    Why a protocol: the scheduler's decisions are tested against the real database with a
+    recording sender in place of Kafka (``tests/harness.py``), through the same code paths.
+    """
+
+    async def send_many(self, items: Sequence[tuple[str, Message]]) -> None:
+        """Send every message; return once the broker acknowledged all of them."""
+        ...
 
 
 class Producer:
@@ -84,6 +112,8 @@ class Producer:
             linger_ms=0,
             enable_idempotence=False,
             request_timeout_ms=15000,
+            # matches a broker's default limit; events stay under MAX_EVENT_BYTES (limits.py)
+            max_request_size=PRODUCER_MAX_REQUEST_BYTES,
         )
 
     async def start(self) -> None:
@@ -131,32 +161,116 @@ def consumer_group(prefix: str, group: str) -> str:
     return f"{prefix}{group}"
 
 
-class DeadLetters:
-    """Sends messages that cannot be handled to the dead-letter topic, with the reason."""
+class DeadLetterFailed(RuntimeError):
+    """Even a reference to the record could not be dead-lettered (the broker is away).
 
-    def __init__(self, producer: Producer, topics: Topics, consumer: str) -> None:
+    Escapes the consumer loop on purpose: the service exits, is restarted, re-reads the record
+    from the last committed offset and dead-letters it then."""
+
+
+class DeadLetters:
+    """Sends messages that cannot be handled to the dead-letter topic, with the reason.
+
+    A record too large to be sent again whole (a 5 MB record on a topic, say) is dead-lettered
+    as a reference: its topic, partition, offset, size and the reason, so an operator can
+    fetch it from the original topic while it is retained.
+    """
+
+    def __init__(
+        self,
+        producer: EventSender,
+        topics: Topics,
+        consumer: str,
+        *,
+        retry_seconds: float = 30.0,
+    ) -> None:
         self._producer = producer
         self._topic = topics.deadletter
         self._consumer = consumer
+        self._retry_seconds = retry_seconds
 
     async def send(self, record: Any, reason: str) -> None:
-        headers = [
-            *(record.headers or []),
+        """Dead-letter ``record`` whole, or as a reference when it is too large to send."""
+        value = record.value or b""
+        headers = list(record.headers or [])
+        size = len(value) + len(record.key or b"") + sum(len(k) + len(v) for k, v in headers)
+        msg = self._whole(record, reason) if size <= MAX_DEAD_LETTER_BYTES else None
+        if msg is not None:
+            try:
+                await self._send(msg)
+            except _REFUSED as exc:
+                reason = f"{reason} (the whole record was refused: {type(exc).__name__})"
+                msg = None
+        if msg is None:
+            await self._send(self._reference(record, reason, size))
+        _log.warning(
+            "bus.dead_lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            size=size,
+            by_reference=msg is None,
+            reason=reason[:500],
+        )
+
+    def _headers(self, record: Any, reason: str) -> list[tuple[str, bytes]]:
+        return [
             ("x-headrace-dlq-reason", reason[:4000].encode()),
             ("x-headrace-dlq-topic", str(record.topic).encode()),
             ("x-headrace-dlq-partition", str(record.partition).encode()),
             ("x-headrace-dlq-offset", str(record.offset).encode()),
             ("x-headrace-dlq-consumer", self._consumer.encode()),
         ]
-        msg = Message(key=record.key, value=record.value or b"", headers=headers)
-        await self._producer.send_many([(self._topic, msg)])
-        _log.warning(
-            "bus.dead_lettered",
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            reason=reason[:500],
+
+    def _whole(self, record: Any, reason: str) -> Message:
+        headers = [*(record.headers or []), *self._headers(record, reason)]
+        return Message(key=record.key, value=record.value or b"", headers=headers)
+
+    def _reference(self, record: Any, reason: str, size: int) -> Message:
+        """A small record that says where the original is and why it was dead-lettered."""
+        kept = [(k, v) for k, v in record.headers or [] if k.startswith("ce_") and len(v) <= 512]
+        ref = {
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "size": size,
+            "reason": reason[:4000],
+        }
+        key = record.key if record.key is not None and len(record.key) <= 1024 else None
+        return Message(
+            key=key,
+            value=json.dumps(ref).encode(),
+            headers=[*kept, *self._headers(record, reason), ("x-headrace-dlq-reference", b"1")],
         )
+
+    async def _send(self, msg: Message) -> None:
+        """Send, retrying transient broker errors; give up with ``DeadLetterFailed``."""
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_worth_resending),
+                stop=stop_after_delay(self._retry_seconds),
+                wait=wait_exponential(multiplier=0.2, max=5),
+                before_sleep=lambda rs: _log.warning(
+                    "bus.dead_letter_retry",
+                    error=repr(rs.outcome.exception()) if rs.outcome else None,
+                ),
+                reraise=True,
+            ):
+                with attempt:
+                    await self._producer.send_many([(self._topic, msg)])
+        except _REFUSED:
+            raise
+        except Exception as exc:
+            raise DeadLetterFailed(f"cannot dead-letter to {self._topic}: {exc!r}") from exc
+
+
+#: the broker will never take this record as it is
+_REFUSED = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError)
+
+
+def _worth_resending(exc: BaseException) -> bool:
+    """A dead-letter send that may work if tried again (never a record the broker refused)."""
+    return not isinstance(exc, _REFUSED) and (is_transient(exc) or isinstance(exc, KafkaError))
 
 
 @dataclass
@@ -206,6 +320,11 @@ class Consumer:
         self._empty_polls = 0
         self._busy_wait_ms = settings.consumer_fetch_max_wait_ms
         self._idle_wait_ms = max(settings.consumer_idle_fetch_wait_ms, self._busy_wait_ms)
+
+    @property
+    def group(self) -> str:
+        """The subscription's consumer group (without the installation's prefix)."""
+        return self._sub.group
 
     async def start(self) -> None:
         await self._consumer.start()
@@ -271,9 +390,17 @@ class Consumer:
             self.dead_lettered += 1
             await self._dlq.send(record, exc.reason)
             return
+        except Exception as exc:  # a record no decoder anticipated: still not fatal
+            self.dead_lettered += 1
+            _log.exception("bus.decode_crashed")
+            await self._dlq.send(record, f"cannot decode: {type(exc).__name__}: {exc}")
+            return
         event = decoded.event
         structlog.contextvars.bind_contextvars(
-            event_id=decoded.id, event=event.type, run_id=event.run_id
+            # not ``event``: structlog keeps the log message under that key
+            event_id=decoded.id,
+            event_type=event.type,
+            run_id=event.run_id,
         )
         if (step := event.subject) is not None:
             structlog.contextvars.bind_contextvars(step=step)

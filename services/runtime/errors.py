@@ -4,7 +4,8 @@ Hierarchy::
 
     ServiceError                 root of everything a service raises on purpose
     ├── PermanentError           retrying cannot help: the event goes to the dead-letter topic
-    │   └── LifecycleError       start() twice, stop() before start(), ...
+    │   ├── LifecycleError       start() twice, stop() before start(), ...
+    │   └── EventTooLarge        an event over ``contracts.limits.MAX_EVENT_BYTES``: never staged
     └── TransientError           a dependency hiccup: retried (bounded), then dead-lettered
     AlreadyProcessed             not an error: the inbox saw this event id before
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 __all__ = [
     "AlreadyProcessed",
+    "EventTooLarge",
     "LifecycleError",
     "PermanentError",
     "ServiceError",
@@ -37,6 +39,11 @@ class PermanentError(ServiceError):
 
 class LifecycleError(PermanentError):
     """A lifecycle method was called in the wrong state."""
+
+
+class EventTooLarge(PermanentError):
+    """An event would exceed the size every broker accepts; it is refused before staging, so
+    nothing unsendable is ever committed (the API answers 413)."""
 
 
 class TransientError(ServiceError):

@@ -4,6 +4,12 @@ A handler changes state, records the id of the event it consumed (inbox) and sta
 it emits (outbox) in one PostgreSQL transaction. After the commit the staged rows are published
 at once (the fast path) and deleted in the background; a relay re-publishes rows that stayed
 behind because the process died between commit and publish, or the broker was away.
+
+Two rules keep one bad event from clogging the table for everyone: an event larger than
+``MAX_EVENT_BYTES`` is refused when staged (``EventTooLarge``: the handler's transaction rolls
+back, the API answers 413), and a row the broker refuses for good is moved to
+``outbox_rejected`` with the reason and its run is failed, instead of being retried forever.
+Each service relays only the rows it staged (the ``source`` column).
 """
 
 from __future__ import annotations
@@ -17,23 +23,39 @@ from typing import Any
 
 import asyncpg
 import structlog
+from aiokafka.errors import (
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 
+from contracts import events as ev
 from contracts.envelope import DecodedEvent, Message, encode
 from contracts.events import Event
+from contracts.limits import MAX_EVENT_BYTES, too_large_reason
 from contracts.topics import Topics
-from services.runtime.bus import Producer
-from services.runtime.errors import AlreadyProcessed
+from services.runtime.bus import EventSender
+from services.runtime.errors import AlreadyProcessed, EventTooLarge
 
 __all__ = ["Delivery", "Outbox", "Tx"]
 
 _log = structlog.get_logger("headrace.outbox")
 
 _INSERT = """
-INSERT INTO outbox (topic, key, value, headers)
-SELECT t, k, v, h::jsonb
+INSERT INTO outbox (topic, key, value, headers, source)
+SELECT t, k, v, h::jsonb, $5
 FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[]) AS u(t, k, v, h)
 RETURNING id
 """
+
+#: errors after which the broker will never accept the record, however often it is sent
+_UNSENDABLE = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    InvalidTopicError,
+)
 
 
 @dataclass
@@ -51,7 +73,9 @@ class Tx:
 class Outbox:
     """Stages events in the ``outbox`` table and publishes them after commit."""
 
-    def __init__(self, pool: asyncpg.Pool, producer: Producer, topics: Topics, source: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, producer: EventSender, topics: Topics, source: str
+    ) -> None:
         self._pool = pool
         self._producer = producer
         self._topics = topics
@@ -65,12 +89,16 @@ class Outbox:
         if not events:
             return []
         encoded = [(self._topics.for_event(e), encode(e, source=self._source)) for e in events]
+        for event, (_, msg) in zip(events, encoded, strict=True):
+            if len(msg.value) > MAX_EVENT_BYTES:
+                raise EventTooLarge(too_large_reason(event.type, len(msg.value)))
         ids = await conn.fetch(
             _INSERT,
             [t for t, _ in encoded],
             [m.key for _, m in encoded],
             [m.value for _, m in encoded],
             [json.dumps([[k, v.decode()] for k, v in m.headers]) for _, m in encoded],
+            self._source,
         )
         return [(r["id"], t, m) for r, (t, m) in zip(ids, encoded, strict=True)]
 
@@ -105,35 +133,85 @@ class Outbox:
             _log.warning("outbox.delete_failed", error=str(exc))
 
     async def relay_once(self, *, min_age_seconds: float | None = None) -> int:
-        """Publish and delete outbox rows older than ``min_age_seconds``; return how many."""
+        """Publish and delete this service's outbox rows older than ``min_age_seconds``.
+
+        Returns how many rows were handled. A row the broker refuses for good is moved aside
+        (``_reject``) rather than left to block the ones behind it.
+        """
         age = self.relay_age_seconds if min_age_seconds is None else min_age_seconds
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT id, topic, key, value, headers FROM outbox"
-                " WHERE created_at < now() - make_interval(secs => $1)"
+                "SELECT id, topic, key, value, headers, created_at FROM outbox"
+                " WHERE source = ANY($2::text[])"
+                " AND created_at < now() - make_interval(secs => $1)"
                 " ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED",
                 age,
+                [self._source, ""],
             )
             if not rows:
                 return 0
-            await self._producer.send_many(
-                [
-                    (
-                        r["topic"],
-                        Message(
-                            key=r["key"],
-                            value=r["value"],
-                            headers=[(k, v.encode()) for k, v in r["headers"]],
-                        ),
-                    )
-                    for r in rows
-                ]
-            )
+            items = [(r["topic"], _message(r)) for r in rows]
+            rejected: list[Event] = []
+            try:
+                await self._producer.send_many(items)
+            except _UNSENDABLE:
+                # At least one row can never be sent: find which, one at a time. Rows sent
+                # twice this way are absorbed by the consumers' inbox.
+                for row, item in zip(rows, items, strict=True):
+                    try:
+                        await self._producer.send_many([item])
+                    except _UNSENDABLE as exc:
+                        rejected.extend(await self._reject(conn, row, exc))
             await conn.execute(
                 "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
             )
+            staged = await self.stage(conn, rejected)
+        await self.publish(staged)
         _log.info("outbox.relayed", rows=len(rows))
         return len(rows)
+
+    async def _reject(self, conn: Any, row: Any, exc: BaseException) -> list[Event]:
+        """Move an unsendable row aside with the reason; fail the run it belongs to.
+
+        Returns the events that say so (a ``RunFailed`` when a run was still active).
+        """
+        headers = dict(row["headers"])
+        event_type = headers.get("ce_type")
+        reason = (
+            f"{event_type or 'an event'} of {len(row['value']):,} bytes could not be sent to "
+            f"the broker ({type(exc).__name__}: {exc}); headrace accepts events up to "
+            f"{MAX_EVENT_BYTES:,} bytes"
+        )
+        await conn.execute(
+            "INSERT INTO outbox_rejected (id, source, topic, key, event_type, size, reason,"
+            " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            row["id"],
+            self._source,
+            row["topic"],
+            row["key"],
+            event_type,
+            len(row["value"]),
+            reason,
+            row["created_at"],
+        )
+        _log.error(
+            "outbox.rejected", row=row["id"], topic=row["topic"], type=event_type, reason=reason
+        )
+        run_id = (row["key"] or b"").decode("utf-8", "replace")
+        experiment = await conn.fetchval(
+            "UPDATE runs SET status = 'Failed', error = $2, finished_at = now()"
+            " WHERE run_id = $1 AND status IN ('Queued', 'Running') RETURNING experiment",
+            run_id,
+            reason,
+        )
+        if experiment is None:
+            return []
+        await conn.execute(
+            "UPDATE steps SET status = 'Skipped', phase = 'done', finished_at = now()"
+            " WHERE run_id = $1 AND phase IN ('waiting', 'waiting_reuse')",
+            run_id,
+        )
+        return [ev.RunFailed(run_id=run_id, experiment=experiment, reason=reason)]
 
     async def run_relay(self, interval: float = 1.0) -> None:
         """Re-publish rows left behind, forever (until cancelled)."""
@@ -144,6 +222,12 @@ class Outbox:
             except Exception as exc:  # keep relaying whatever happened this round
                 _log.warning("outbox.relay_failed", error=str(exc))
             await asyncio.sleep(interval)
+
+
+def _message(row: Any) -> Message:
+    return Message(
+        key=row["key"], value=row["value"], headers=[(k, v.encode()) for k, v in row["headers"]]
+    )
 
 
 class Delivery:

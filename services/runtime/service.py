@@ -57,6 +57,10 @@ class Service:
         self._pool: asyncpg.Pool | None = None
         self._producer: Producer | None = None
         self._outbox: Outbox | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._grace = 10.0
+        #: set when a consumer loop died: the process should exit so that it is restarted
+        self.crashed = asyncio.Event()
 
     # -- what subclasses use -------------------------------------------------------------
 
@@ -103,27 +107,85 @@ class Service:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Bring everything up in order; on any failure unwind what started, then raise.
+
+        Why an exit stack: each resource registers its own cleanup as it comes up, so a start
+        that fails half way (the broker gone, a hook raising) closes exactly what it opened,
+        and ``stop`` is the same unwinding.
+        """
         if self._state != "new":
             raise LifecycleError(f"{self.name}: start() called twice")
         self._state = "starting"
         self._started_at = time.monotonic()
-        s = self.settings
-        await self._retrying(self._connect)
+        try:
+            await self._start(self._stack)
+        except BaseException:
+            self._state = "failed"
+            await self._stack.aclose()
+            raise
+        self._state = "running"
+        _log.info("service.started", service=self.name, instance=self.instance_id)
+
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
+        await self._retrying(lambda: self._connect(stack))
+        stack.push_async_callback(self._cancel_background)
         await self.on_start()
+        stack.push_async_callback(self.on_stop)
         for sub in await self.subscriptions():
             consumer = Consumer(
-                s,
+                self.settings,
                 sub,
                 DeadLetters(self.producer, self.topics, sub.group),
                 client_id=self.instance_id,
             )
             await self._retrying(consumer.start)
+            stack.push_async_callback(self._close_quietly, consumer)
             self._consumers.append(consumer)
-        self._consumer_tasks = [asyncio.create_task(c.run()) for c in self._consumers]
+        stack.push_async_callback(self._drain)
+        for c in self._consumers:
+            task = asyncio.create_task(c.run(), name=f"{self.name}:{c.group}")
+            task.add_done_callback(self._consumer_ended)
+            self._consumer_tasks.append(task)
         self.spawn(self.outbox.run_relay())
         self.spawn(self.outbox.run_cleaner())
-        self._state = "running"
-        _log.info("service.started", service=self.name, instance=self.instance_id)
+
+    def _consumer_ended(self, task: asyncio.Task[None]) -> None:
+        """A consumer loop only returns when asked to; one that died takes the service down.
+
+        Why: a process that stays up holding its partitions without consuming them stops
+        that phase for good and silently. Failing loudly lets the supervisor (or Kubernetes)
+        restart it, and the consumer loop dead-letters what killed it so it cannot again.
+        """
+        if task.cancelled() or self._state != "running":
+            return
+        exc = task.exception()
+        _log.error(
+            "service.consumer_died",
+            service=self.name,
+            consumer=task.get_name(),
+            error=repr(exc) if exc else "returned without being stopped",
+        )
+        self.crashed.set()
+
+    async def _drain(self) -> None:
+        """Stop fetching and let in-flight handlers finish within the grace period."""
+        for c in self._consumers:
+            c.stop_fetching()
+        if self._consumer_tasks:
+            _done, pending = await asyncio.wait(self._consumer_tasks, timeout=self._grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._consumer_tasks, return_exceptions=True)
+
+    @staticmethod
+    async def _close_quietly(consumer: Consumer) -> None:
+        with contextlib.suppress(Exception):
+            await consumer.close()
+
+    async def _cancel_background(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     async def _retrying(self, step: Callable[[], Awaitable[None]]) -> None:
         """Run a start-up step, retrying transient failures up to ``start_timeout_seconds``."""
@@ -141,16 +203,18 @@ class Service:
             with attempt:
                 await step()
 
-    async def _connect(self) -> None:
+    async def _connect(self, stack: contextlib.AsyncExitStack) -> None:
         """Database (migrated), topics, producer: what must answer before consuming starts.
 
         Retried as a whole on transient errors: a service restarted while the broker or the
-        database is itself restarting waits for them rather than exiting.
+        database is itself restarting waits for them rather than exiting. What came up in an
+        earlier try is kept (and already registered for cleanup).
         """
         s = self.settings
         await migrate(s.database_url)
         if self._pool is None:
             self._pool = await create_pool(s.database_url, max_size=s.db_pool_max)
+            stack.push_async_callback(self._pool.close)
         await ensure_topics(s, self.compute_targets())
         if self._producer is None:
             producer = Producer(s.kafka_bootstrap, client_id=self.instance_id)
@@ -160,33 +224,18 @@ class Service:
                 await producer.stop()
                 raise
             self._producer = producer
-        self._outbox = Outbox(self._pool, self._producer, self.topics, source=f"/{self.name}")
+            stack.push_async_callback(producer.stop)
+        if self._outbox is None:
+            self._outbox = Outbox(self._pool, self._producer, self.topics, source=f"/{self.name}")
+            stack.push_async_callback(self._outbox.delete_published)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Drain and close; calling it again (or before start) does nothing."""
         if self._state != "running":
             return
         self._state = "stopping"
-        for c in self._consumers:
-            c.stop_fetching()
-        if self._consumer_tasks:
-            _done, pending = await asyncio.wait(self._consumer_tasks, timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*self._consumer_tasks, return_exceptions=True)
-        await self.on_stop()
-        for c in self._consumers:
-            with contextlib.suppress(Exception):
-                await c.close()
-        for task in self._background:
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        if self._outbox is not None:
-            await self._outbox.delete_published()
-        if self._producer is not None:
-            await self._producer.stop()
-        if self._pool is not None:
-            await self._pool.close()
+        self._grace = grace
+        await self._stack.aclose()
         self._state = "stopped"
         _log.info(
             "service.stopped",
@@ -204,19 +253,29 @@ class Service:
         await self.stop()
 
 
-async def _run(service: Service) -> None:
+async def _run(service: Service) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await service.start()
     try:
-        await stop.wait()
+        signalled = asyncio.create_task(stop.wait())
+        crashed = asyncio.create_task(service.crashed.wait())
+        await asyncio.wait({signalled, crashed}, return_when=asyncio.FIRST_COMPLETED)
+        signalled.cancel()
+        crashed.cancel()
     finally:
         await service.stop()
+    return 1 if service.crashed.is_set() else 0
 
 
 def run_service(service: Service) -> None:
-    """Run ``service`` until SIGTERM or SIGINT, then drain (the ``__main__`` of each service)."""
+    """Run ``service`` until SIGTERM or SIGINT, then drain (the ``__main__`` of each service).
+
+    Exits with status 1 when a consumer died, so that whatever supervises the process
+    restarts it.
+    """
     configure_logging(service.settings.log_level, service.settings.log_format)
-    asyncio.run(_run(service))
+    if asyncio.run(_run(service)):
+        raise SystemExit(1)

@@ -9,10 +9,10 @@ run row first, so the events of one run are applied one at a time whatever the p
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from typing import Any, Literal
 
 import structlog
+from cachetools import LRUCache
 
 from contracts import events as ev
 from contracts.envelope import DecodedEvent
@@ -75,7 +75,7 @@ class SchedulerHandlers:
         self.settings = settings
         self.runs = runs
         self.results = results
-        self._specs: OrderedDict[str, PipelineSpec] = OrderedDict()
+        self._specs: LRUCache[str, PipelineSpec] = LRUCache(maxsize=settings.spec_cache_size)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -84,8 +84,6 @@ class SchedulerHandlers:
         if spec is None:
             spec = PipelineSpec.model_validate(run.spec)
             self._specs[run.run_id] = spec
-            while len(self._specs) > self.settings.spec_cache_size:
-                self._specs.popitem(last=False)
         return spec
 
     @staticmethod
@@ -109,6 +107,12 @@ class SchedulerHandlers:
         )
         self._specs.pop(run.run_id, None)
         _log.info("scheduler.run_failed", run_id=run.run_id, reason=reason)
+
+    async def fail_run_by_id(self, tx: Tx, run_id: str, reason: str) -> None:
+        """Fail an active run for a reason outside its steps (a command that cannot be sent)."""
+        run = await store.lock_run(tx.conn, run_id)
+        if run is not None:
+            await self._fail_run(tx, run, reason, [])
 
     async def _fail_step(
         self,
@@ -413,14 +417,10 @@ class SchedulerHandlers:
                     steps=[s.name for s in pipeline.steps],
                 )
             )
-            run = store.RunRow(
-                event.run_id,
-                event.experiment,
-                "Running",
-                spec_json,
-                dict(params),
-                regenerate_outputs=event.regenerate_outputs,
-            )
+            # The row just written, not the event: a run the API recorded keeps the options
+            # given at submit even when this copy of the request (a resend) lacks them.
+            run = await store.lock_run(tx.conn, event.run_id)
+            assert run is not None  # upserted above, in this transaction
             self._specs[run.run_id] = pipeline
             if not await self._request_prerequisites(tx, run, pipeline):
                 return
@@ -696,6 +696,8 @@ class SchedulerHandlers:
                             for k, v in run.parameters.items()
                             if isinstance(v, str | int | float | bool)
                         },
+                        regenerate_outputs=run.regenerate_outputs,
+                        submitted_by=run.submitted_by,
                     )
                 )
             return

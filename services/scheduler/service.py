@@ -2,14 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from contracts import events as ev
-from services.runtime.bus import Subscription
+from services.runtime.bus import Handler, Subscription
 from services.runtime.service import Service
 from services.scheduler.handlers import SchedulerHandlers
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.watchdog import Watchdog
 
-__all__ = ["SchedulerService"]
+__all__ = ["RESULTS_GROUP", "RUNS_GROUP", "SchedulerService", "result_routes", "run_routes"]
+
+RUNS_GROUP = "scheduler-runs"
+RESULTS_GROUP = "scheduler-results"
+WATCHDOG_GROUP = "scheduler-watchdog"
+
+
+def run_routes(h: SchedulerHandlers) -> Mapping[type[ev.Event], Handler]:
+    """Which handler takes each event of the run-request topic."""
+    return {
+        ev.RunRequested: h.on_run_requested,
+        ev.RunCancelRequested: h.on_cancel_requested,
+    }
+
+
+def result_routes(h: SchedulerHandlers) -> Mapping[type[ev.Event], Handler]:
+    """Which handler takes each phase result.
+
+    One table used by the service and by the fast tests' harness, so both route alike.
+    """
+    return {
+        ev.SnapshotReady: h.on_snapshot_ready,
+        ev.SnapshotFailed: h.on_snapshot_failed,
+        ev.EnvironmentReady: h.on_environment_ready,
+        ev.EnvironmentFailed: h.on_environment_failed,
+        ev.DataMounted: h.on_data_mounted,
+        ev.DataMountFailed: h.on_data_mount_failed,
+        ev.StepAttemptStarted: h.on_attempt_started,
+        ev.StepAttemptFinished: h.on_attempt_finished,
+        ev.ArtifactsUploaded: h.on_artifacts_uploaded,
+        ev.ArtifactUploadFailed: h.on_artifact_upload_failed,
+    }
 
 
 class SchedulerService(Service):
@@ -22,35 +55,16 @@ class SchedulerService(Service):
         self.scheduler_settings = settings
 
     async def subscriptions(self) -> list[Subscription]:
-        runs_group, results_group = "scheduler-runs", "scheduler-results"
         h = SchedulerHandlers(
-            self.scheduler_settings, self.delivery(runs_group), self.delivery(results_group)
+            self.scheduler_settings, self.delivery(RUNS_GROUP), self.delivery(RESULTS_GROUP)
         )
-        self.watchdog = Watchdog(self.scheduler_settings, h, self.delivery("scheduler-watchdog"))
+        self.watchdog = Watchdog(self.scheduler_settings, h, self.delivery(WATCHDOG_GROUP))
         self.spawn(self.watchdog.run())
         return [
             Subscription(
-                group=runs_group,
-                topics=[self.topics.run_requests],
-                handlers={
-                    ev.RunRequested: h.on_run_requested,
-                    ev.RunCancelRequested: h.on_cancel_requested,
-                },
+                group=RUNS_GROUP, topics=[self.topics.run_requests], handlers=run_routes(h)
             ),
             Subscription(
-                group=results_group,
-                topics=[self.topics.results],
-                handlers={
-                    ev.SnapshotReady: h.on_snapshot_ready,
-                    ev.SnapshotFailed: h.on_snapshot_failed,
-                    ev.EnvironmentReady: h.on_environment_ready,
-                    ev.EnvironmentFailed: h.on_environment_failed,
-                    ev.DataMounted: h.on_data_mounted,
-                    ev.DataMountFailed: h.on_data_mount_failed,
-                    ev.StepAttemptStarted: h.on_attempt_started,
-                    ev.StepAttemptFinished: h.on_attempt_finished,
-                    ev.ArtifactsUploaded: h.on_artifacts_uploaded,
-                    ev.ArtifactUploadFailed: h.on_artifact_upload_failed,
-                },
+                group=RESULTS_GROUP, topics=[self.topics.results], handlers=result_routes(h)
             ),
         ]

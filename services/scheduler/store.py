@@ -68,6 +68,7 @@ class RunRow:
     spec: dict[str, object]
     parameters: dict[str, object]
     regenerate_outputs: bool = False
+    submitted_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,8 @@ class StepRow:
 async def lock_run(conn: asyncpg.Connection, run_id: str) -> RunRow | None:
     """Lock the run row for this transaction, serialising all events of one run."""
     row = await conn.fetchrow(
-        "SELECT run_id, experiment, status, spec, parameters, regenerate_outputs FROM runs"
-        " WHERE run_id = $1 FOR UPDATE",
+        "SELECT run_id, experiment, status, spec, parameters, regenerate_outputs, submitted_by"
+        " FROM runs WHERE run_id = $1 FOR UPDATE",
         run_id,
     )
     return None if row is None else RunRow(**dict(row))

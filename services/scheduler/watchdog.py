@@ -13,6 +13,7 @@ import asyncio
 
 import structlog
 
+from services.runtime.errors import EventTooLarge
 from services.runtime.outbox import Delivery
 from services.scheduler import store
 from services.scheduler.handlers import SchedulerHandlers
@@ -50,8 +51,13 @@ class Watchdog:
                 return acted
             items = await store.stalled(conn, self.settings.redeliver_after_seconds)
         for item in items:
-            async with self.delivery.transaction(None) as tx:
-                await self.handlers.redeliver(tx, item)
+            try:
+                async with self.delivery.transaction(None) as tx:
+                    await self.handlers.redeliver(tx, item)
+            except EventTooLarge as exc:
+                # It could never be sent: end the run with the reason rather than try forever.
+                async with self.delivery.transaction(None) as tx:
+                    await self.handlers.fail_run_by_id(tx, item.run_id, str(exc))
         return acted + len(items)
 
     async def run(self) -> None:

@@ -29,6 +29,7 @@ from headrace import (
 )
 from headrace.errors import NotFoundError, PipelineValidationError, SnapshotError
 from headrace.snapshot import snapshot_directory, upload_snapshot
+from services.data_mounter.fuse import FuseMounter
 from tests.servers import AzuriteServer, SeaweedServer, azurite, seaweedfs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -187,6 +188,7 @@ def test_cli_status_runs_and_cancel(stack_home: Path, workspace: Workspace, tmp_
     deadline = time.monotonic() + 60
     while run.find_step_run("slow").get_status() != "Running" and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert run.find_step_run("slow").get_status() == "Running", "the step never started"
     cancel = cli(stack_home, "runs", "cancel", run.id)
     assert cancel.returncode == 0, cancel.stdout + cancel.stderr
     assert run.wait_for_completion(show_output=False, timeout_seconds=30) == "Canceled"
@@ -385,9 +387,10 @@ def test_compare_models_with_data_on_s3_and_outputs_on_azure(
     report.download(tmp_path)
     assert "linear" in (tmp_path / "report.md").read_text()
     mount_log = run.find_step_run("train").get_mount_log()
-    if mode == "download":
-        assert mount_log == ""
-    else:  # a FUSE mount, or where the machine cannot mount, a copy that says so
-        assert mount_log == "" or "cannot be mounted here" in mount_log
+    cannot_mount = FuseMounter(tmp_path / "probe").machine_reason()
+    if mode == "download" or cannot_mount is None:
+        assert mount_log == ""  # downloaded as asked, or mounted with FUSE
+    else:  # this machine cannot mount: a copy, and the log says why
+        assert f"cannot be mounted here ({cannot_mount}); copied" in mount_log
     lineage = workspace.client.get("/datasets/compare_models_regression/lineage")
     assert {(x["run_id"], x["step"]) for x in lineage} >= {(run.id, "extract")}

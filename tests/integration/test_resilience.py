@@ -8,9 +8,13 @@ from pathlib import Path
 
 import asyncpg
 
+from contracts import events as ev
+from contracts.envelope import encode
+from contracts.topics import Topics
 from services.runtime.settings import RuntimeSettings
 from tests.helpers import eventually
 from tests.integration.conftest import Stack, running_stack
+from tests.integration.kafka_tools import produce_raw
 
 FLAKY = """
 import pathlib, sys
@@ -233,5 +237,41 @@ async def test_lost_runner_is_fenced_and_step_rerun(
                 (1, "ghost", "fenced"),
                 (2, "real", "finished"),
             ]
+            # The ghost comes back and reports attempt 1 as failed: handled, and ignored.
+            late = encode(
+                ev.ArtifactsUploaded(
+                    run_id=rid,
+                    step="s",
+                    attempt=1,
+                    outputs=[],
+                    metrics=0,
+                    outcome="failed",
+                    exit_code=1,
+                    error="ghost",
+                ),
+                source="/ghost",
+            )
+            event_id = dict(late.headers)["ce_id"].decode()
+            await produce_raw(
+                settings.kafka_bootstrap,
+                Topics(settings.topic_prefix).results,
+                late.value,
+                late.headers,
+                key=late.key or b"",
+            )
+
+            async def handled() -> bool:
+                return bool(
+                    await conn.fetchval(
+                        "SELECT true FROM inbox WHERE consumer = 'scheduler-results'"
+                        " AND event_id = $1",
+                        event_id,
+                    )
+                )
+
+            await eventually(handled, timeout=20)
+            after = await stack.wait_run(rid, timeout=5)
+            assert after["status"] == "Completed"
+            assert [(s["status"], s["attempt"]) for s in after["steps"]] == [("Completed", 2)]
         finally:
             await conn.close()

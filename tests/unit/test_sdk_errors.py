@@ -57,3 +57,16 @@ def test_output_files_cannot_be_written_outside_the_target(tmp_path: Path) -> No
     with pytest.raises(ValueError, match="must not contain"):
         port.download(tmp_path / "out")
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_oversize_request_is_refused_before_sending() -> None:
+    """A pipeline whose arguments cannot fit in one event is refused by the SDK with the
+    limit and what to do, before anything is sent."""
+    from contracts.limits import MAX_EVENT_BYTES
+    from headrace.client import check_request_size
+    from headrace.errors import RequestTooLargeError
+
+    body = {"pipeline": {"steps": [{"arguments": ["x" * (100 * 1024 * 1024)]}]}, "parameters": {}}
+    with pytest.raises(RequestTooLargeError, match=f"{MAX_EVENT_BYTES:,} bytes"):
+        check_request_size("RunRequested", body)
+    check_request_size("RunRequested", {"pipeline": {"steps": []}, "parameters": {"a": 1}})

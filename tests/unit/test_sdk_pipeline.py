@@ -114,3 +114,28 @@ def test_workspace_config_prefers_headrace_home(
     monkeypatch.delenv("HEADRACE_HOME")
     assert Workspace.from_config().api_url == "http://cwd:2"
     assert os.getcwd() == str(cwd)
+
+
+def test_stack_and_sdk_agree_on_the_state_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After ``make run`` left ``.headrace`` in a checkout, ``headrace up`` started there uses
+    that directory and a script there reads that stack's config: one rule for both."""
+    from headrace.errors import ConfigError
+    from headrace.stack.layout import home_dir
+    from headrace.workspace import find_config
+
+    checkout = tmp_path / "checkout"
+    (checkout / ".headrace").mkdir(parents=True)
+    (checkout / "src").mkdir()
+    monkeypatch.chdir(checkout / "src")
+    monkeypatch.delenv("HEADRACE_CONFIG", raising=False)
+    monkeypatch.delenv("HEADRACE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    assert home_dir() == checkout / ".headrace"
+    (home_dir() / "config.json").write_text(json.dumps({"api_url": "http://checkout:3"}))
+    assert find_config() == checkout / ".headrace" / "config.json"
+    monkeypatch.setenv("HEADRACE_HOME", str(tmp_path / "elsewhere"))
+    assert home_dir() == tmp_path / "elsewhere"
+    with pytest.raises(ConfigError, match="elsewhere"):
+        find_config()
