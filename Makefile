@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml scripts/system-deps.sh
 venv: $(STAMP)
 
 run: $(STAMP)  ## start the embedded stack, run the compare-models example, stop
-	$(BIN)/python -m headrace.demo
+	$(BIN)/python -m examples.demo
 
 test: $(STAMP)  ## unit, integration and end-to-end tests against a real broker and PostgreSQL
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
@@ -38,6 +38,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy headrace contracts services tests bench
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_test_docstrings.py tests
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.environment import EnvironmentDefinition
 from contracts.spec import DatasetInput, ParameterValue, PipelineSpec
+from contracts.status import AttemptOutcome
 
 __all__ = [
     "ALL_EVENTS",
@@ -301,7 +302,7 @@ class StepAttemptFinished(_StepEvent):
 
     type = "headrace.step.attempt_finished.v1"
     runner_id: str
-    outcome: Literal["succeeded", "failed", "timed_out", "error"]
+    outcome: AttemptOutcome
     exit_code: int | None
     duration_ms: int
     error: str | None = None
@@ -316,13 +317,13 @@ class ArtifactUploadRequested(_StepEvent):
 
     type = "headrace.artifacts.upload_requested.v1"
     outputs: list[OutputTarget]
-    outcome: Literal["succeeded", "failed", "timed_out", "error"]
+    outcome: AttemptOutcome
     exit_code: int | None = None
     error: str | None = None
 
     @property
     def succeeded(self) -> bool:
-        return self.outcome == "succeeded"
+        return self.outcome == AttemptOutcome.SUCCEEDED
 
 
 class UploadedOutput(BaseModel):
@@ -344,13 +345,13 @@ class ArtifactsUploaded(_StepEvent):
     type = "headrace.artifacts.uploaded.v1"
     outputs: list[UploadedOutput]
     metrics: int
-    outcome: Literal["succeeded", "failed", "timed_out", "error"]
+    outcome: AttemptOutcome
     exit_code: int | None = None
     error: str | None = None
 
     @property
     def succeeded(self) -> bool:
-        return self.outcome == "succeeded"
+        return self.outcome == AttemptOutcome.SUCCEEDED
 
 
 class ArtifactUploadFailed(_StepEvent):

@@ -27,6 +27,7 @@ __all__ = [
     "Run",
     "StepRun",
     "Workspace",
+    "__version__",
 ]
 
 _WHERE = {
@@ -66,6 +67,11 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        # read from the installed distribution only when asked: importing headrace stays cheap
+        from importlib.metadata import version
+
+        return version("headrace")
     if name in _WHERE:
         return getattr(importlib.import_module(_WHERE[name]), name)
     raise AttributeError(f"module 'headrace' has no attribute {name!r}")

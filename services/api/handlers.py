@@ -29,6 +29,7 @@ from contracts.spec import (
     resolve_parameters,
     validate_pipeline,
 )
+from contracts.status import RunStatus
 from services.api import store
 from services.api.auth import authorize
 from services.api.errors import ApiError, Conflict, Invalid, NotFound
@@ -305,7 +306,7 @@ async def _check_snapshots(ctx: ApiContext, spec: PipelineSpec) -> list[str]:
 async def submit_run(body: SubmitRequest, request: Request) -> dict[str, Any]:
     """Validate the pipeline fully, then record the run and emit ``RunRequested`` together."""
     run_id = await _start_run(context_of(request), body)
-    return {"run_id": run_id, "status": "Queued"}
+    return {"run_id": run_id, "status": RunStatus.QUEUED}
 
 
 async def _validate(ctx: ApiContext, spec: PipelineSpec) -> list[str]:
@@ -484,7 +485,7 @@ async def start_resolved(
             properties=found.properties,
         ),
     )
-    return {"Id": run_id, "run_id": run_id, "status": "Queued"}
+    return {"Id": run_id, "run_id": run_id, "status": RunStatus.QUEUED}
 
 
 class CancelRequest(BaseModel):
@@ -502,7 +503,7 @@ async def cancel_run(
     status = await ctx.pool.fetchval("SELECT status FROM runs WHERE run_id = $1", run_id)
     if status is None:
         raise NotFound(f"no run {run_id!r}; nothing to cancel")
-    if status not in ("Queued", "Running"):
+    if status not in RunStatus.active():
         raise Conflict(f"run {run_id!r} is already {status}; nothing to cancel")
     async with ctx.delivery.transaction(None) as tx:
         tx.emit(ev.RunCancelRequested(run_id=run_id, reason=body.reason if body else ""))

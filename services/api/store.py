@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from contracts.status import RunStatus, StepStatus
 from services.runtime.storage import DatastoreRecord
 
 __all__ = [
@@ -66,13 +67,14 @@ async def insert_queued_run(
 ) -> None:
     await conn.execute(
         "INSERT INTO runs (run_id, experiment, status, spec, parameters, regenerate_outputs,"
-        " properties) VALUES ($1, $2, 'Queued', $3, $4, $5, $6)",
+        " properties) VALUES ($1, $2, $7, $3, $4, $5, $6)",
         run_id,
         experiment,
         spec,
         parameters,
         regenerate_outputs,
         properties,
+        RunStatus.QUEUED,
     )
 
 
@@ -82,7 +84,7 @@ def _iso(value: Any) -> str | None:
 
 def _waiting_for(step: asyncpg.Record) -> str | None:
     """What a step that has not started yet waits for, to show the person waiting."""
-    if step["status"] not in ("NotStarted", "Queued"):
+    if step["status"] not in (StepStatus.NOT_STARTED, StepStatus.QUEUED):
         return None
     if not step["environment_ready"]:
         return f"environment {step['environment'].split(':')[0]} (being built)"

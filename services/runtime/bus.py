@@ -27,19 +27,13 @@ from aiokafka.errors import (
     RecordTooLargeError,
     TopicAlreadyExistsError,
 )
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential,
-)
 
 from contracts.envelope import DecodedEvent, EnvelopeError, Message, decode
 from contracts.events import Event
 from contracts.limits import MAX_DEAD_LETTER_BYTES, PRODUCER_MAX_REQUEST_BYTES
 from contracts.topics import Topics
 from services.runtime.errors import AlreadyProcessed
+from services.runtime.retry import retrying
 from services.runtime.settings import RuntimeSettings
 
 __all__ = [
@@ -246,15 +240,12 @@ class DeadLetters:
     async def _send(self, msg: Message) -> None:
         """Send, retrying transient broker errors; give up with ``DeadLetterFailed``."""
         try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception(_worth_resending),
-                stop=stop_after_delay(self._retry_seconds),
-                wait=wait_exponential(multiplier=0.2, max=5),
-                before_sleep=lambda rs: _log.warning(
-                    "bus.dead_letter_retry",
-                    error=repr(rs.outcome.exception()) if rs.outcome else None,
-                ),
-                reraise=True,
+            async for attempt in retrying(
+                on=_worth_resending,
+                attempts=100,
+                seconds=self._retry_seconds,
+                what="dead-letter send",
+                first_wait=0.2,
             ):
                 with attempt:
                     await self._producer.send_many([(self._topic, msg)])
@@ -412,12 +403,11 @@ class Consumer:
             )
             return
         try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception(is_transient),
-                stop=stop_after_attempt(self._sub.retry_attempts)
-                | stop_after_delay(self._sub.retry_seconds),
-                wait=wait_exponential(multiplier=0.1, max=5),
-                reraise=True,
+            async for attempt in retrying(
+                on=is_transient,
+                attempts=self._sub.retry_attempts,
+                seconds=self._sub.retry_seconds,
+                what=f"handler for {event.type}",
             ):
                 with attempt:
                     await handler(event, decoded)

@@ -34,9 +34,11 @@ from contracts import events as ev
 from contracts.envelope import DecodedEvent, Message, encode
 from contracts.events import Event
 from contracts.limits import MAX_EVENT_BYTES, too_large_reason
+from contracts.status import RunStatus, StepStatus
 from contracts.topics import Topics
 from services.runtime.bus import EventSender
 from services.runtime.errors import AlreadyProcessed, EventTooLarge
+from services.runtime.states import StepPhase
 
 __all__ = ["Delivery", "Outbox", "Tx"]
 
@@ -199,17 +201,22 @@ class Outbox:
         )
         run_id = (row["key"] or b"").decode("utf-8", "replace")
         experiment = await conn.fetchval(
-            "UPDATE runs SET status = 'Failed', error = $2, finished_at = now()"
-            " WHERE run_id = $1 AND status IN ('Queued', 'Running') RETURNING experiment",
+            "UPDATE runs SET status = $3, error = $2, finished_at = now()"
+            " WHERE run_id = $1 AND status = ANY($4::text[]) RETURNING experiment",
             run_id,
             reason,
+            RunStatus.FAILED,
+            list(RunStatus.active()),
         )
         if experiment is None:
             return []
         await conn.execute(
-            "UPDATE steps SET status = 'Skipped', phase = 'done', finished_at = now()"
-            " WHERE run_id = $1 AND phase IN ('waiting', 'waiting_reuse')",
+            "UPDATE steps SET status = $2, phase = $3, finished_at = now()"
+            " WHERE run_id = $1 AND phase = ANY($4::text[])",
             run_id,
+            StepStatus.SKIPPED,
+            StepPhase.DONE,
+            StepPhase.not_started(),
         )
         return [ev.RunFailed(run_id=run_id, experiment=experiment, reason=reason)]
 

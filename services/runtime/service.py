@@ -18,7 +18,6 @@ from typing import Any, Self
 
 import asyncpg
 import structlog
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from contracts.topics import Topics
 from services.runtime.bus import (
@@ -33,6 +32,7 @@ from services.runtime.db import create_pool, migrate
 from services.runtime.errors import LifecycleError
 from services.runtime.logging import configure_logging
 from services.runtime.outbox import Delivery, Outbox
+from services.runtime.retry import retrying
 from services.runtime.settings import RuntimeSettings
 
 __all__ = ["Service", "run_service"]
@@ -189,16 +189,13 @@ class Service:
 
     async def _retrying(self, step: Callable[[], Awaitable[None]]) -> None:
         """Run a start-up step, retrying transient failures up to ``start_timeout_seconds``."""
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception(is_transient),
-            stop=stop_after_delay(self.settings.start_timeout_seconds),
-            wait=wait_exponential(multiplier=0.2, max=3),
-            before_sleep=lambda rs: _log.warning(
-                "service.start_retry",
-                service=self.name,
-                error=str(rs.outcome.exception()) if rs.outcome else None,
-            ),
-            reraise=True,
+        async for attempt in retrying(
+            on=is_transient,
+            attempts=10_000,  # bounded by time: the broker or database may take a while
+            seconds=self.settings.start_timeout_seconds,
+            what=f"{self.name} start-up",
+            first_wait=0.2,
+            max_wait=3,
         ):
             with attempt:
                 await step()

@@ -32,11 +32,14 @@ from contracts.spec import (
     resolve_parameters,
     validate_pipeline,
 )
+from contracts.status import AttemptOutcome, RunStatus, StepStatus
 from services.runtime import catalog
 from services.runtime.outbox import Delivery, Tx
+from services.runtime.states import StepPhase
 from services.scheduler import store
 from services.scheduler.reuse import fingerprint_doc, outputs_exist
 from services.scheduler.settings import SchedulerSettings
+from services.scheduler.state_machine import accepted_in
 
 __all__ = ["SchedulerHandlers", "output_path"]
 
@@ -95,7 +98,7 @@ class SchedulerHandlers:
     ) -> None:
         if run.status not in store.ACTIVE:
             return
-        await store.finish_run(tx.conn, run.run_id, "Failed", reason)
+        await store.finish_run(tx.conn, run.run_id, RunStatus.FAILED, reason)
         await store.fail_waiting_steps(tx.conn, run.run_id)
         tx.emit(
             ev.RunFailed(
@@ -129,8 +132,8 @@ class SchedulerHandlers:
             tx.conn,
             run.run_id,
             name,
-            status="Failed",
-            phase="done",
+            status=StepStatus.FAILED,
+            phase=StepPhase.DONE,
             error=reason,
             exit_code=exit_code,
             finished_at="now",
@@ -148,13 +151,13 @@ class SchedulerHandlers:
 
     async def _finish_if_done(self, tx: Tx, run: store.RunRow) -> None:
         """End the run once no step can make progress any more."""
-        if run.status != "Running":
+        if run.status != RunStatus.RUNNING:
             return
         active, failed = await store.progress(tx.conn, run.run_id)
         if active:
             return
         if not failed:
-            await store.finish_run(tx.conn, run.run_id, "Completed")
+            await store.finish_run(tx.conn, run.run_id, RunStatus.COMPLETED)
             tx.emit(ev.RunCompleted(run_id=run.run_id, experiment=run.experiment))
             self._specs.pop(run.run_id, None)
             _log.info("scheduler.run_completed")
@@ -190,7 +193,7 @@ class SchedulerHandlers:
         release its downstream steps in the same transaction (so a fully reused pipeline
         finishes in one pass, with no dispatch at all).
         """
-        if run.status != "Running":
+        if run.status != RunStatus.RUNNING:
             return
         spec = self._spec(run)
         while names := await store.releasable_steps(tx.conn, run.run_id):
@@ -211,10 +214,10 @@ class SchedulerHandlers:
                     run.run_id,
                     name,
                     attempt=step.attempt + 1,
-                    status="Queued",
-                    phase="mounting"
+                    status=StepStatus.QUEUED,
+                    phase=StepPhase.MOUNTING
                     if sspec.inputs and sspec.step_kind == "python"
-                    else "dispatched",
+                    else StepPhase.DISPATCHED,
                     queued_at="now",
                 )
                 await store.record_lineage(tx.conn, run.run_id, sspec)
@@ -352,15 +355,16 @@ class SchedulerHandlers:
         )
 
     async def _current(
-        self, tx: Tx, event: ev.Event, step_name: str, attempt: int, phases: tuple[str, ...]
+        self, tx: Tx, event: ev.Event, step_name: str, attempt: int
     ) -> tuple[store.RunRow, store.StepRow] | None:
-        """The run and step if ``event`` is about the step's current attempt and phase."""
+        """The run and step if ``event`` is about the step's current attempt, in a phase that
+        accepts it (``state_machine.ACCEPTS``)."""
         run = await store.lock_run(tx.conn, event.run_id)
         if run is None:
             _log.warning("scheduler.unknown_run")
             return None
         step = await store.step(tx.conn, run.run_id, step_name)
-        if step is None or step.attempt != attempt or step.phase not in phases:
+        if step is None or step.attempt != attempt or not accepted_in(event, step.phase):
             _log.info(
                 "scheduler.stale_result",
                 phase=step.phase if step else None,
@@ -374,7 +378,7 @@ class SchedulerHandlers:
     async def on_run_requested(self, event: ev.RunRequested, decoded: DecodedEvent) -> None:
         async with self.runs.transaction(decoded) as tx:
             existing = await store.lock_run(tx.conn, event.run_id)
-            if existing is not None and existing.status != "Queued":
+            if existing is not None and existing.status != RunStatus.QUEUED:
                 _log.info("scheduler.run_already_started", status=existing.status)
                 return
             # An unknown or disabled published pipeline raises a PermanentError here: the
@@ -390,7 +394,7 @@ class SchedulerHandlers:
                 await store.finish_run(
                     tx.conn,
                     event.run_id,
-                    "Failed",
+                    RunStatus.FAILED,
                     str(exc),
                     experiment=event.experiment,
                     spec=spec_json,
@@ -505,19 +509,19 @@ class SchedulerHandlers:
 
     # -- step phases ---------------------------------------------------------------------
 
-    # Phase results. The phases chain among themselves (mounter -> runner -> uploader), so
-    # results about one attempt may arrive in any order: each handler accepts every phase
-    # up to its own and never moves a step backwards.
+    # Phase results: which one applies in which phase is the table in state_machine.py.
 
     async def on_data_mounted(self, event: ev.DataMounted, decoded: DecodedEvent) -> None:
         async with self.results.transaction(decoded) as tx:
-            found = await self._current(tx, event, event.step, event.attempt, ("mounting",))
+            found = await self._current(tx, event, event.step, event.attempt)
             if found is not None:
-                await store.update_step(tx.conn, event.run_id, event.step, phase="dispatched")
+                await store.update_step(
+                    tx.conn, event.run_id, event.step, phase=StepPhase.DISPATCHED
+                )
 
     async def on_data_mount_failed(self, event: ev.DataMountFailed, decoded: DecodedEvent) -> None:
         async with self.results.transaction(decoded) as tx:
-            found = await self._current(tx, event, event.step, event.attempt, ("mounting",))
+            found = await self._current(tx, event, event.step, event.attempt)
             if found is not None:
                 await self._fail_step(
                     tx, found[0], event.step, event.attempt, f"input data: {event.reason}"
@@ -525,17 +529,15 @@ class SchedulerHandlers:
 
     async def on_attempt_started(self, event: ev.StepAttemptStarted, decoded: DecodedEvent) -> None:
         async with self.results.transaction(decoded) as tx:
-            found = await self._current(
-                tx, event, event.step, event.attempt, ("mounting", "dispatched")
-            )
+            found = await self._current(tx, event, event.step, event.attempt)
             if found is None:
                 return
             await store.update_step(
                 tx.conn,
                 event.run_id,
                 event.step,
-                status="Running",
-                phase="running",
+                status=StepStatus.RUNNING,
+                phase=StepPhase.RUNNING,
                 runner_id=event.runner_id,
                 started_at="now",
             )
@@ -552,15 +554,13 @@ class SchedulerHandlers:
         self, event: ev.StepAttemptFinished, decoded: DecodedEvent
     ) -> None:
         async with self.results.transaction(decoded) as tx:
-            found = await self._current(
-                tx, event, event.step, event.attempt, ("mounting", "dispatched", "running")
-            )
+            found = await self._current(tx, event, event.step, event.attempt)
             if found is not None:
                 await store.update_step(
                     tx.conn,
                     event.run_id,
                     event.step,
-                    phase="uploading",
+                    phase=StepPhase.UPLOADING,
                     exit_code=event.exit_code,
                     runner_id=event.runner_id,
                 )
@@ -569,20 +569,14 @@ class SchedulerHandlers:
         self, event: ev.ArtifactsUploaded, decoded: DecodedEvent
     ) -> None:
         async with self.results.transaction(decoded) as tx:
-            found = await self._current(
-                tx,
-                event,
-                event.step,
-                event.attempt,
-                ("mounting", "dispatched", "running", "uploading"),
-            )
+            found = await self._current(tx, event, event.step, event.attempt)
             if found is None:
                 return
             run, step = found
             if not event.succeeded:
                 reason = event.error or f"outcome {event.outcome}"
                 sspec = self._step_spec(self._spec(run), event.step)
-                if run.status == "Running" and step.failed_attempts < sspec.max_retries:
+                if run.status == RunStatus.RUNNING and step.failed_attempts < sspec.max_retries:
                     await self._retry(tx, run, event.step, event.attempt, reason, "failed_attempts")
                     return
                 await self._fail_step(tx, run, event.step, event.attempt, reason, event.exit_code)
@@ -599,8 +593,8 @@ class SchedulerHandlers:
                 tx.conn,
                 run.run_id,
                 event.step,
-                status="Completed",
-                phase="done",
+                status=StepStatus.COMPLETED,
+                phase=StepPhase.DONE,
                 exit_code=event.exit_code,
                 finished_at="now",
             )
@@ -621,13 +615,7 @@ class SchedulerHandlers:
         self, event: ev.ArtifactUploadFailed, decoded: DecodedEvent
     ) -> None:
         async with self.results.transaction(decoded) as tx:
-            found = await self._current(
-                tx,
-                event,
-                event.step,
-                event.attempt,
-                ("mounting", "dispatched", "running", "uploading"),
-            )
+            found = await self._current(tx, event, event.step, event.attempt)
             if found is not None:
                 await self._fail_step(
                     tx, found[0], event.step, event.attempt, f"artifact upload: {event.reason}"
@@ -646,7 +634,7 @@ class SchedulerHandlers:
                 _log.info("scheduler.cancel_ignored", status=run.status if run else None)
                 return
             canceled = await store.cancel_steps(tx.conn, run.run_id)
-            await store.finish_run(tx.conn, run.run_id, "Canceled", event.reason or None)
+            await store.finish_run(tx.conn, run.run_id, RunStatus.CANCELED, event.reason or None)
             for name, attempt in canceled:
                 tx.emit(ev.StepCanceled(run_id=run.run_id, step=name, attempt=max(attempt, 1)))
             tx.emit(
@@ -662,10 +650,10 @@ class SchedulerHandlers:
         if run is None or not await store.fence_attempt(tx.conn, run_id, step, attempt):
             return  # acted on already
         current = await store.step(tx.conn, run_id, step)
-        if current is None or current.attempt != attempt or current.phase == "done":
+        if current is None or current.attempt != attempt or current.phase == StepPhase.DONE:
             return
         _log.warning("scheduler.lease_lost", run_id=run_id, step=step, attempt=attempt, why=why)
-        if run.status != "Running":
+        if run.status != RunStatus.RUNNING:
             return
         if current.lost_attempts + 1 > self.settings.max_lost_attempts:
             reason = f"runner lost {current.lost_attempts + 1} times ({why})"
@@ -685,7 +673,7 @@ class SchedulerHandlers:
         if run is None:
             return
         if item.kind == "run":
-            if run.status == "Queued":
+            if run.status == RunStatus.QUEUED:
                 tx.emit(
                     ev.RunRequested(
                         run_id=run.run_id,
@@ -701,7 +689,7 @@ class SchedulerHandlers:
                     )
                 )
             return
-        if run.status != "Running":
+        if run.status != RunStatus.RUNNING:
             return
         if item.kind == "snapshot":
             tx.emit(ev.SnapshotRequested(run_id=run.run_id, digest=item.key))
@@ -714,7 +702,7 @@ class SchedulerHandlers:
                 tx.emit(await self._step_command(tx, run, sspec, item.attempt))
         elif item.kind == "upload":
             sspec = self._step_spec(self._spec(run), item.key)
-            ok = item.outcome == "succeeded"
+            ok = item.outcome == AttemptOutcome.SUCCEEDED
             outputs = self._dispatch_event(run, sspec, item.attempt).outputs if ok else []
             tx.emit(
                 ev.ArtifactUploadRequested(

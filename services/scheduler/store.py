@@ -14,6 +14,8 @@ import asyncpg
 
 from contracts.events import UploadedOutput
 from contracts.spec import DatasetInput, PipelineSpec, StepSpec, step_dependencies
+from contracts.status import AttemptOutcome, RunStatus, StepStatus
+from services.runtime.states import AttemptStatus, StepPhase
 
 __all__ = [
     "ACTIVE",
@@ -57,14 +59,15 @@ __all__ = [
     "wake_waiters",
 ]
 
-ACTIVE = ("Queued", "Running")
+ACTIVE = RunStatus.active()
+_TERMINAL_STEPS = list(StepStatus.terminal())
 
 
 @dataclass(frozen=True)
 class RunRow:
     run_id: str
     experiment: str
-    status: str
+    status: RunStatus
     spec: dict[str, object]
     parameters: dict[str, object]
     regenerate_outputs: bool = False
@@ -74,8 +77,8 @@ class RunRow:
 @dataclass(frozen=True)
 class StepRow:
     name: str
-    status: str
-    phase: str
+    status: StepStatus
+    phase: StepPhase
     attempt: int
     error: str | None
     exit_code: int | None
@@ -90,7 +93,9 @@ async def lock_run(conn: asyncpg.Connection, run_id: str) -> RunRow | None:
         " FROM runs WHERE run_id = $1 FOR UPDATE",
         run_id,
     )
-    return None if row is None else RunRow(**dict(row))
+    if row is None:
+        return None
+    return RunRow(**{**dict(row), "status": RunStatus(row["status"])})
 
 
 async def known_compute_targets(conn: asyncpg.Connection) -> list[str]:
@@ -112,8 +117,8 @@ async def upsert_run_running(
     await conn.execute(
         "INSERT INTO runs (run_id, experiment, status, spec, parameters, regenerate_outputs,"
         " submitted_by, properties, started_at)"
-        " VALUES ($1, $2, 'Running', $3, $4, $5, $6, $7, now())"
-        " ON CONFLICT (run_id) DO UPDATE SET status = 'Running', started_at = now()",
+        " VALUES ($1, $2, $8, $3, $4, $5, $6, $7, now())"
+        " ON CONFLICT (run_id) DO UPDATE SET status = $8, started_at = now()",
         run_id,
         experiment,
         spec,
@@ -121,6 +126,7 @@ async def upsert_run_running(
         regenerate_outputs,
         submitted_by,
         properties or {},
+        RunStatus.RUNNING,
     )
 
 
@@ -208,9 +214,10 @@ async def mark_environment(
 async def releasable_steps(conn: asyncpg.Connection, run_id: str) -> list[str]:
     """Steps whose upstream completed and whose snapshot and environment are ready."""
     rows = await conn.fetch(
-        "SELECT name FROM steps WHERE run_id = $1 AND phase = 'waiting'"
+        "SELECT name FROM steps WHERE run_id = $1 AND phase = $2"
         " AND pending_upstream = 0 AND snapshot_ready AND environment_ready ORDER BY name",
         run_id,
+        StepPhase.WAITING,
     )
     return [r["name"] for r in rows]
 
@@ -222,7 +229,12 @@ async def step(conn: asyncpg.Connection, run_id: str, name: str) -> StepRow | No
         run_id,
         name,
     )
-    return None if row is None else StepRow(**dict(row))
+    if row is None:
+        return None
+    values = dict(row)
+    return StepRow(
+        **{**values, "status": StepStatus(values["status"]), "phase": StepPhase(values["phase"])}
+    )
 
 
 _STEP_COLUMNS = frozenset(
@@ -279,11 +291,14 @@ async def fail_steps_needing_environment(
 ) -> list[str]:
     """Fail the run's waiting steps that need ``environment``, with ``reason``; their names."""
     rows = await conn.fetch(
-        "UPDATE steps SET status = 'Failed', phase = 'done', finished_at = now(), error = $3"
-        " WHERE run_id = $1 AND environment = $2 AND phase = 'waiting' RETURNING name",
+        "UPDATE steps SET status = $4, phase = $5, finished_at = now(), error = $3"
+        " WHERE run_id = $1 AND environment = $2 AND phase = $6 RETURNING name",
         run_id,
         environment,
         reason,
+        StepStatus.FAILED,
+        StepPhase.DONE,
+        StepPhase.WAITING,
     )
     return sorted(r["name"] for r in rows)
 
@@ -291,9 +306,12 @@ async def fail_steps_needing_environment(
 async def fail_waiting_steps(conn: asyncpg.Connection, run_id: str) -> None:
     """Steps not yet released will never run: mark them Skipped."""
     await conn.execute(
-        "UPDATE steps SET status = 'Skipped', phase = 'done', finished_at = now()"
-        " WHERE run_id = $1 AND phase = 'waiting'",
+        "UPDATE steps SET status = $2, phase = $3, finished_at = now()"
+        " WHERE run_id = $1 AND phase = $4",
         run_id,
+        StepStatus.SKIPPED,
+        StepPhase.DONE,
+        StepPhase.WAITING,
     )
 
 
@@ -309,11 +327,12 @@ async def release_downstream(conn: asyncpg.Connection, run_id: str, name: str) -
 async def progress(conn: asyncpg.Connection, run_id: str) -> tuple[int, list[str]]:
     """(steps not yet finished, names of failed steps) of a run."""
     row = await conn.fetchrow(
-        "SELECT count(*) FILTER (WHERE status NOT IN"
-        "  ('Completed', 'Failed', 'Skipped', 'Canceled')) AS active,"
-        " coalesce(array_agg(name ORDER BY name) FILTER (WHERE status = 'Failed'), '{}')"
+        "SELECT count(*) FILTER (WHERE status <> ALL($2::text[])) AS active,"
+        " coalesce(array_agg(name ORDER BY name) FILTER (WHERE status = $3), '{}')"
         "  AS failed FROM steps WHERE run_id = $1",
         run_id,
+        _TERMINAL_STEPS,
+        StepStatus.FAILED,
     )
     assert row is not None  # an aggregate always returns a row
     return int(row["active"]), list(row["failed"])
@@ -354,10 +373,13 @@ async def skip_downstream(conn: asyncpg.Connection, run_id: str, name: str) -> N
         "  SELECT s.name FROM steps s WHERE s.run_id = $1 AND $2 = ANY(s.upstream)"
         "  UNION SELECT s.name FROM steps s JOIN down d ON d.name = ANY(s.upstream)"
         "  WHERE s.run_id = $1)"
-        " UPDATE steps SET status = 'Skipped', phase = 'done', finished_at = now()"
-        " WHERE run_id = $1 AND name IN (SELECT name FROM down) AND phase = 'waiting'",
+        " UPDATE steps SET status = $3, phase = $4, finished_at = now()"
+        " WHERE run_id = $1 AND name IN (SELECT name FROM down) AND phase = $5",
         run_id,
         name,
+        StepStatus.SKIPPED,
+        StepPhase.DONE,
+        StepPhase.WAITING,
     )
 
 
@@ -366,25 +388,31 @@ async def reset_for_retry(conn: asyncpg.Connection, run_id: str, name: str, coun
     if counter not in ("failed_attempts", "lost_attempts"):
         raise ValueError(counter)
     await conn.execute(
-        f"UPDATE steps SET phase = 'waiting', status = 'Queued', {counter} = {counter} + 1,"  # noqa: S608 - checked above
+        f"UPDATE steps SET phase = $3, status = $4, {counter} = {counter} + 1,"  # noqa: S608 - checked above
         " exit_code = NULL, error = NULL WHERE run_id = $1 AND name = $2",
         run_id,
         name,
+        StepPhase.WAITING,
+        StepStatus.QUEUED,
     )
 
 
 async def cancel_steps(conn: asyncpg.Connection, run_id: str) -> list[tuple[str, int]]:
     """Cancel every unfinished step and its running attempt; return (step, attempt) pairs."""
     rows = await conn.fetch(
-        "UPDATE steps SET status = 'Canceled', phase = 'done', finished_at = now()"
-        " WHERE run_id = $1 AND status NOT IN ('Completed', 'Failed', 'Skipped', 'Canceled')"
-        " RETURNING name, attempt",
+        "UPDATE steps SET status = $2, phase = $3, finished_at = now()"
+        " WHERE run_id = $1 AND status <> ALL($4::text[]) RETURNING name, attempt",
         run_id,
+        StepStatus.CANCELED,
+        StepPhase.DONE,
+        _TERMINAL_STEPS,
     )
     await conn.execute(
-        "UPDATE step_attempts SET status = 'canceled', finished_at = now()"
-        " WHERE run_id = $1 AND status = 'running'",
+        "UPDATE step_attempts SET status = $2, finished_at = now()"
+        " WHERE run_id = $1 AND status = $3",
         run_id,
+        AttemptStatus.CANCELED,
+        AttemptStatus.RUNNING,
     )
     return sorted((r["name"], r["attempt"]) for r in rows)
 
@@ -392,13 +420,16 @@ async def cancel_steps(conn: asyncpg.Connection, run_id: str) -> list[tuple[str,
 async def fence_attempt(conn: asyncpg.Connection, run_id: str, step: str, attempt: int) -> bool:
     """Fence an expired or released attempt; False when that was done already."""
     done = await conn.fetchval(
-        "UPDATE step_attempts SET status = 'fenced', finished_at = coalesce(finished_at, now())"
+        "UPDATE step_attempts SET status = $4, finished_at = coalesce(finished_at, now())"
         " WHERE run_id = $1 AND step = $2 AND attempt = $3"
-        " AND (status = 'released' OR (status = 'running' AND lease_until < now()))"
+        " AND (status = $5 OR (status = $6 AND lease_until < now()))"
         " RETURNING true",
         run_id,
         step,
         attempt,
+        AttemptStatus.FENCED,
+        AttemptStatus.RELEASED,
+        AttemptStatus.RUNNING,
     )
     return bool(done)
 
@@ -408,8 +439,11 @@ async def expired_leases(conn: asyncpg.Pool | asyncpg.Connection) -> list[asyncp
     return await conn.fetch(
         "SELECT a.run_id, a.step, a.attempt, a.status FROM step_attempts a"
         " JOIN steps s ON s.run_id = a.run_id AND s.name = a.step AND s.attempt = a.attempt"
-        " WHERE ((a.status = 'running' AND a.lease_until < now()) OR a.status = 'released')"
-        " AND s.phase IN ('mounting', 'dispatched', 'running') LIMIT 500"
+        " WHERE ((a.status = $1 AND a.lease_until < now()) OR a.status = $2)"
+        " AND s.phase = ANY($3::text[]) LIMIT 500",
+        AttemptStatus.RUNNING,
+        AttemptStatus.RELEASED,
+        StepPhase.leased(),
     )
 
 
@@ -421,7 +455,7 @@ class Stalled:
     run_id: str
     key: str = ""
     attempt: int = 0
-    outcome: Literal["succeeded", "failed", "timed_out", "error"] = "error"
+    outcome: AttemptOutcome = AttemptOutcome.ERROR
     exit_code: int | None = None
     error: str | None = None
 
@@ -433,18 +467,20 @@ async def stalled(conn: Any, older_than: float) -> list[Stalled]:
     """
     out: list[Stalled] = []
     for r in await conn.fetch(
-        "UPDATE runs SET nudged_at = now() WHERE status = 'Queued'"
+        "UPDATE runs SET nudged_at = now() WHERE status = $2"
         " AND coalesce(nudged_at, created_at) < now() - make_interval(secs => $1)"
         " RETURNING run_id",
         older_than,
+        RunStatus.QUEUED,
     ):
         out.append(Stalled("run", r["run_id"]))
     for r in await conn.fetch(
         "SELECT DISTINCT s.run_id, s.snapshot, s.snapshot_ready, s.environment,"
         " s.environment_ready FROM steps s JOIN runs r USING (run_id)"
-        " WHERE r.status = 'Running' AND r.started_at < now() - make_interval(secs => $1)"
+        " WHERE r.status = $2 AND r.started_at < now() - make_interval(secs => $1)"
         " AND (NOT s.snapshot_ready OR NOT s.environment_ready)",
         older_than,
+        RunStatus.RUNNING,
     ):
         if not r["snapshot_ready"]:
             out.append(Stalled("snapshot", r["run_id"], r["snapshot"]))
@@ -452,22 +488,26 @@ async def stalled(conn: Any, older_than: float) -> list[Stalled]:
             out.append(Stalled("environment", r["run_id"], r["environment"]))
     for r in await conn.fetch(
         "UPDATE steps s SET nudged_at = now() FROM runs r WHERE r.run_id = s.run_id"
-        " AND r.status = 'Running' AND s.phase IN ('mounting', 'dispatched')"
+        " AND r.status = $2 AND s.phase = ANY($3::text[])"
         " AND coalesce(s.nudged_at, s.queued_at) < now() - make_interval(secs => $1)"
         " AND NOT EXISTS (SELECT 1 FROM step_attempts a"
         "  WHERE a.run_id = s.run_id AND a.step = s.name AND a.attempt = s.attempt)"
         " RETURNING s.run_id, s.name, s.attempt",
         older_than,
+        RunStatus.RUNNING,
+        StepPhase.claimable(),
     ):
         out.append(Stalled("step", r["run_id"], r["name"], r["attempt"]))
     for r in await conn.fetch(
         "UPDATE step_attempts a SET nudged_at = now() FROM steps s"
         " WHERE s.run_id = a.run_id AND s.name = a.step AND s.attempt = a.attempt"
-        " AND a.status = 'finished'"
+        " AND a.status = $2"
         " AND coalesce(a.nudged_at, a.finished_at) < now() - make_interval(secs => $1)"
-        " AND s.phase IN ('mounting', 'dispatched', 'running', 'uploading')"
+        " AND s.phase = ANY($3::text[])"
         " RETURNING a.run_id, a.step, a.attempt, a.outcome, a.exit_code, a.error",
         older_than,
+        AttemptStatus.FINISHED,
+        StepPhase.in_flight(),
     ):
         out.append(
             Stalled(
@@ -475,7 +515,7 @@ async def stalled(conn: Any, older_than: float) -> list[Stalled]:
                 r["run_id"],
                 r["step"],
                 r["attempt"],
-                r["outcome"],
+                AttemptOutcome(r["outcome"]),
                 r["exit_code"],
                 r["error"],
             )
@@ -550,13 +590,15 @@ async def mark_reused(
     conn: asyncpg.Connection, run_id: str, name: str, source_run: str, source_step: str
 ) -> None:
     await conn.execute(
-        "UPDATE steps SET status = 'Completed', phase = 'done', queued_at = now(),"
+        "UPDATE steps SET status = $5, phase = $6, queued_at = now(),"
         " started_at = now(), finished_at = now(), reused_from_run = $3, reused_from_step = $4"
         " WHERE run_id = $1 AND name = $2",
         run_id,
         name,
         source_run,
         source_step,
+        StepStatus.COMPLETED,
+        StepPhase.DONE,
     )
 
 
@@ -564,10 +606,11 @@ async def inflight_with(conn: asyncpg.Connection, fingerprint: str, run_id: str)
     """Whether another run is executing a step with this fingerprint right now."""
     found = await conn.fetchval(
         "SELECT true FROM steps s JOIN runs r USING (run_id) WHERE s.fingerprint = $1"
-        " AND s.run_id <> $2 AND r.status = 'Running'"
-        " AND s.phase IN ('mounting', 'dispatched', 'running', 'uploading') LIMIT 1",
+        " AND s.run_id <> $2 AND r.status = $3 AND s.phase = ANY($4::text[]) LIMIT 1",
         fingerprint,
         run_id,
+        RunStatus.RUNNING,
+        StepPhase.in_flight(),
     )
     return bool(found)
 
@@ -575,10 +618,12 @@ async def inflight_with(conn: asyncpg.Connection, fingerprint: str, run_id: str)
 async def park_for_reuse(conn: asyncpg.Connection, run_id: str, name: str) -> None:
     """Wait for the identical step in flight, then try reuse again."""
     await conn.execute(
-        "UPDATE steps SET phase = 'waiting_reuse', status = 'Queued', queued_at = now()"
+        "UPDATE steps SET phase = $3, status = $4, queued_at = now()"
         " WHERE run_id = $1 AND name = $2",
         run_id,
         name,
+        StepPhase.WAITING_REUSE,
+        StepStatus.QUEUED,
     )
 
 
@@ -586,12 +631,15 @@ async def wake_waiters(conn: Any, fingerprint: str | None = None) -> list[str]:
     """Steps parked for reuse whose holder finished (or, with no fingerprint given, whose
     holder is gone): put them back to waiting; return their runs."""
     rows = await conn.fetch(
-        "UPDATE steps w SET phase = 'waiting' WHERE w.phase = 'waiting_reuse'"
+        "UPDATE steps w SET phase = $2 WHERE w.phase = $3"
         " AND ($1::text IS NULL OR w.fingerprint = $1) AND NOT EXISTS ("
         "  SELECT 1 FROM steps s JOIN runs r USING (run_id) WHERE s.fingerprint = w.fingerprint"
-        "  AND s.run_id <> w.run_id AND r.status = 'Running'"
-        "  AND s.phase IN ('mounting', 'dispatched', 'running', 'uploading'))"
+        "  AND s.run_id <> w.run_id AND r.status = $4 AND s.phase = ANY($5::text[]))"
         " RETURNING w.run_id",
         fingerprint,
+        StepPhase.WAITING,
+        StepPhase.WAITING_REUSE,
+        RunStatus.RUNNING,
+        StepPhase.in_flight(),
     )
     return sorted({r["run_id"] for r in rows})

@@ -12,6 +12,8 @@ from typing import Any
 
 import asyncpg
 
+from services.runtime.states import AttemptStatus, StepPhase
+
 __all__ = ["EnvironmentRow", "claim", "environment", "finish", "heartbeat", "release"]
 
 
@@ -22,15 +24,17 @@ async def claim(
     the scheduler has moved on (a newer attempt, or the step is no longer waiting to run)."""
     got = await pool.fetchval(
         "INSERT INTO step_attempts (run_id, step, attempt, runner_id, status, lease_until)"
-        " SELECT $1, $2, $3, $4, 'running', now() + make_interval(secs => $5)"
+        " SELECT $1, $2, $3, $4, $6, now() + make_interval(secs => $5)"
         " WHERE EXISTS (SELECT 1 FROM steps WHERE run_id = $1 AND name = $2 AND attempt = $3"
-        "  AND phase IN ('mounting', 'dispatched'))"
+        "  AND phase = ANY($7::text[]))"
         " ON CONFLICT DO NOTHING RETURNING true",
         run_id,
         step,
         attempt,
         runner_id,
         lease,
+        AttemptStatus.RUNNING,
+        StepPhase.claimable(),
     )
     return bool(got)
 
@@ -40,7 +44,7 @@ async def heartbeat(
 ) -> str:
     """Extend the lease; return the attempt's status (anything but ``running`` means stop)."""
     status = await pool.fetchval(
-        "UPDATE step_attempts SET lease_until = CASE WHEN status = 'running'"
+        "UPDATE step_attempts SET lease_until = CASE WHEN status = $6"
         " THEN now() + make_interval(secs => $4) ELSE lease_until END, pid = $5"
         " WHERE run_id = $1 AND step = $2 AND attempt = $3 RETURNING status",
         run_id,
@@ -48,6 +52,7 @@ async def heartbeat(
         attempt,
         lease,
         pid,
+        AttemptStatus.RUNNING,
     )
     return str(status)
 
@@ -63,9 +68,9 @@ async def finish(
 ) -> bool:
     """Record the end of the attempt; False when it was fenced or canceled meanwhile."""
     done = await conn.fetchval(
-        "UPDATE step_attempts SET status = 'finished', outcome = $4, exit_code = $5,"
+        "UPDATE step_attempts SET status = $7, outcome = $4, exit_code = $5,"
         " error = $6, finished_at = now()"
-        " WHERE run_id = $1 AND step = $2 AND attempt = $3 AND status = 'running'"
+        " WHERE run_id = $1 AND step = $2 AND attempt = $3 AND status = $8"
         " RETURNING true",
         run_id,
         step,
@@ -73,6 +78,8 @@ async def finish(
         outcome,
         exit_code,
         error,
+        AttemptStatus.FINISHED,
+        AttemptStatus.RUNNING,
     )
     return bool(done)
 
@@ -80,12 +87,14 @@ async def finish(
 async def release(pool: asyncpg.Pool, run_id: str, step: str, attempt: int, why: str) -> None:
     """Hand the attempt back (runner shutting down): the scheduler re-dispatches it at once."""
     await pool.execute(
-        "UPDATE step_attempts SET status = 'released', error = $4, finished_at = now()"
-        " WHERE run_id = $1 AND step = $2 AND attempt = $3 AND status = 'running'",
+        "UPDATE step_attempts SET status = $5, error = $4, finished_at = now()"
+        " WHERE run_id = $1 AND step = $2 AND attempt = $3 AND status = $6",
         run_id,
         step,
         attempt,
         why,
+        AttemptStatus.RELEASED,
+        AttemptStatus.RUNNING,
     )
 
 

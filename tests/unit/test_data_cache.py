@@ -138,7 +138,7 @@ async def test_rclone_gets_secrets_only_in_its_environment(
     monkeypatch.setenv("AWS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
     monkeypatch.setenv("HEADRACE_DATABASE_URL", "postgresql://user:pw@db/headrace")
     mounter = FuseMounter(tmp_path / "logs", fuse.MountOptions(timeout_seconds=1))
-    monkeypatch.setattr(mounter, "_machine", lambda: None)
+    monkeypatch.setattr(mounter, "machine_reason", lambda: None)
     assert mounter.unsupported(S3) is None
     with pytest.raises(MountError) as err:
         await mounter.mount(S3, "in", tmp_path / "mnt", probe="a.csv", lifetime_seconds=60)
@@ -160,7 +160,7 @@ def test_unsupported_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr("services.data_mounter.fuse.shutil.which", lambda _name: None)
     assert mounter.unsupported(S3) == "rclone is not installed"
     ok = FuseMounter(tmp_path)
-    monkeypatch.setattr(ok, "_machine", lambda: None)
+    monkeypatch.setattr(ok, "machine_reason", lambda: None)
     gcs = DatastoreRecord(name="g", kind="gcs", config={"bucket": "abc"})
     assert ok.unsupported(gcs) == "rclone mounts of gcs datastores are not supported"
     anonymous = DatastoreRecord(

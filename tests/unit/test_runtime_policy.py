@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +25,7 @@ from services.runtime.bus import (
     is_transient,
 )
 from services.runtime.errors import PermanentError, TransientError
+from services.runtime.retry import fast_waits
 from services.runtime.settings import RuntimeSettings
 from services.runtime.storage import ObjectNotFound
 from tests.harness import RecordingSender
@@ -65,8 +68,11 @@ async def test_handler_log_lines_carry_the_event_type() -> None:
         RuntimeSettings(), sub, DeadLetters(RecordingSender(), Topics("t."), "g"), client_id="c"
     )
     msg = encode(ev.RunCancelRequested(run_id="r1"), source="/test")
-    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
-        await consumer._process(_Record(msg.key, msg.value, msg.headers))
+    try:
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+            await consumer._process(_Record(msg.key, msg.value, msg.headers))
+    finally:
+        await consumer.close()
     line = next(x for x in logs if x["event"] == "handler.did_something")
     assert line["event_type"] == ev.RunCancelRequested.type
     assert line["run_id"] == "r1"
@@ -113,6 +119,25 @@ async def test_dead_letter_that_cannot_be_sent_escapes_the_loop() -> None:
     record being skipped without a trace."""
     sender = RecordingSender()
     sender.fail = KafkaConnectionError("broker away")
-    dlq = DeadLetters(sender, Topics("t."), "g", retry_seconds=0.3)
-    with pytest.raises(DeadLetterFailed, match="broker away"):
+    dlq = DeadLetters(sender, Topics("t."), "g", retry_seconds=30)
+    with fast_waits(), pytest.raises(DeadLetterFailed, match="broker away"):
         await dlq.send(_Record(b"k", b"v"), "bad")
+
+
+def test_library_log_lines_share_the_services_json_format() -> None:
+    """A standard-library logger (aiokafka's, say) writes the same JSON lines as the services,
+    with its logger name and level, once logging is configured."""
+    code = (
+        "import logging\n"
+        "from services.runtime.logging import configure_logging\n"
+        "configure_logging('info', 'json')\n"
+        "logging.getLogger('aiokafka.consumer').warning('group %s rebalanced', 'g1')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    line = json.loads(done.stderr.strip().splitlines()[-1])
+    assert line["event"] == "group g1 rebalanced"
+    assert line["logger"] == "aiokafka.consumer"
+    assert line["level"] == "warning"
+    assert "timestamp" in line

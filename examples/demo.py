@@ -1,7 +1,9 @@
 """``make run``: start the embedded stack, run the compare-models example, stop.
 
 The stack's state goes to ``./.headrace`` (unless ``HEADRACE_HOME`` says otherwise), so the
-demo leaves nothing in the user's home directory; runs stay there for the next ``up``.
+demo leaves nothing in the user's home directory; runs stay there for the next ``up``. It
+lives beside the examples, not in the ``headrace`` package: an installed headrace has no
+``examples`` to import.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from examples.compare_models.pipeline import main as run_example
 
 __all__ = ["main"]
 
@@ -25,8 +29,6 @@ def main() -> int:
     if _headrace("up", "--runners", "2") != 0:
         return 1
     try:
-        from examples.compare_models.pipeline import main as run_example
-
         code = run_example()
     finally:
         _headrace("down")
