@@ -34,16 +34,19 @@ def validate(modules: Path, file: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_committed_document_matches_the_models() -> None:
+    """The committed AsyncAPI document is exactly what the models render now."""
     assert ASYNCAPI.read_text() == render_asyncapi(), "run `make schemas` and commit the result"
 
 
 def test_document_is_valid_asyncapi_3(parser_modules: Path) -> None:
+    """The reference parser accepts the document as AsyncAPI 3: 2 channels, 12 messages."""
     result = validate(parser_modules, ASYNCAPI)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "VALID: 2 channels, 12 messages" in result.stdout
 
 
 def test_run_request_documents_every_way_to_name_a_pipeline() -> None:
+    """RunRequested documents pipeline, published id, endpoint and version; ce_* are required."""
     doc = yaml.safe_load(ASYNCAPI.read_text())
     props = doc["components"]["schemas"]["RunRequested"]["properties"]
     assert {"pipeline", "published_pipeline_id", "pipeline_endpoint", "pipeline_version"} <= set(
@@ -54,6 +57,7 @@ def test_run_request_documents_every_way_to_name_a_pipeline() -> None:
 
 
 def test_validator_rejects_a_broken_document(parser_modules: Path, tmp_path: Path) -> None:
+    """A dangling message $ref and an AsyncAPI 2 action make the validator say INVALID (exit 1)."""
     doc = yaml.safe_load(ASYNCAPI.read_text())
     doc["channels"]["events"]["messages"]["Bogus"] = {"$ref": "#/components/messages/Nope"}
     doc["operations"]["followRuns"]["action"] = "publish"  # AsyncAPI 2 wording, invalid in 3

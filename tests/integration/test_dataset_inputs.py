@@ -67,6 +67,8 @@ async def out(stack: Stack, run_id: str, name: str, stream: str = "stdout") -> s
 
 
 async def test_tabular_dataset_feeds_a_step_and_records_lineage(stack: Stack) -> None:
+    """A tabular dataset input reads as one dataframe in the step and its use is recorded as
+    lineage; once a file is malformed the step fails naming that file."""
     await put(stack, DEFAULT, "tab/a.csv", b"x,y\n1,2\n3,4\n")
     await put(stack, DEFAULT, "tab/b.csv", b"x,y\n5,6\n")
     version = await register(
@@ -102,6 +104,8 @@ async def test_tabular_dataset_feeds_a_step_and_records_lineage(stack: Stack) ->
 
 
 async def test_file_dataset_mounted_as_an_argument(stack: Stack) -> None:
+    """A mounted file dataset of two paths is passed as an argument (one directory per path);
+    to_path lists every file under both."""
     for name in ("cat.png", "dog.png"):
         await put(stack, DEFAULT, f"img/{name}", name.encode())
     await put(stack, DEFAULT, "more/emu.png", b"emu")
@@ -215,6 +219,8 @@ async def test_data_transfer_steps_copy_between_stores(
 
 
 async def test_transfer_step_rules_are_checked_at_submit(stack: Stack) -> None:
+    """A transfer step with a script and no input is a 422 saying it runs no script and copies
+    one source to one destination."""
     bad = {
         "steps": [
             {

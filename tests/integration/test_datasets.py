@@ -58,6 +58,8 @@ def _body(name: str, kind: str, paths: list[tuple[str, str]], **kw: Any) -> dict
 async def test_tabular_versions_follow_content(
     stack: Stack, kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
+    """Same content gives back version 1; changed content is a 409 without create_new_version,
+    else version 2 with another identity; latest, a named version and listings agree."""
     ds = await _datastore(stack, kind, request, tmp_path)
     await _put(stack, ds, "iris/a.csv", b"x,y\n1,2\n")
     await _put(stack, ds, "iris/b.csv", b"x,y\n3,4\n")
@@ -111,6 +113,8 @@ async def test_tabular_versions_follow_content(
 async def test_file_dataset_of_a_prefix(
     stack: Stack, kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
+    """A file dataset of a prefix holds every object under it, not a sibling's; a new object
+    makes version 2; tabular options on a file dataset are a 400."""
     ds = await _datastore(stack, kind, request, tmp_path)
     await _put(stack, ds, "images/a.png", b"aa")
     await _put(stack, ds, "images/sub/b.png", b"bbb")
@@ -135,6 +139,8 @@ async def test_file_dataset_of_a_prefix(
 async def test_errors_name_what_is_wrong(
     stack: Stack, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
+    """Unknown datastore, missing or escaping path, bad name or separator, unknown dataset or
+    version: each a 404 or 400 whose message names what is wrong."""
     ds = await _datastore(stack, "local", request, tmp_path)
     await _put(stack, ds, "t/a.csv", b"x\n1\n")
     unknown_ds = await stack.client.post(DATASETS, json=_body("e", "file", [("nope", "t")]))
@@ -174,6 +180,7 @@ async def test_errors_name_what_is_wrong(
 async def test_concurrent_registrations_get_distinct_versions(
     stack: Stack, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
+    """Eight concurrent registrations of one dataset get versions 1 to 8 and eight distinct ids."""
     ds = await _datastore(stack, "local", request, tmp_path)
     await _put(stack, ds, "c/a.txt", b"a")
     body = _body("conc", "file", [(ds, "c")], create_new_version=True)
@@ -213,6 +220,8 @@ async def test_lineage_lists_recorded_rows(
 async def test_sdk_tabular_and_file_datasets(
     stack: Stack, kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
+    """Through the SDK tabular datasets read, register and version by content (a changed version
+    refuses to read; a bad CSV names datastore and path); file datasets list and download."""
     from headrace import Dataset, Datastore
     from headrace.dataset import DatasetError, FileDataset, TabularDataset
     from headrace.errors import ApiError, NotFoundError

@@ -63,6 +63,8 @@ def azure_config(azurite: AzuriteServer) -> dict[str, Any]:
 async def test_register_remote_kinds_and_views_hide_secrets(
     stack: Stack, kind: str, request: pytest.FixtureRequest
 ) -> None:
+    """An S3 or Azure datastore registers (201); its view, the listing and the workspace never
+    show a secret."""
     config = request.getfixturevalue("s3_config" if kind == "s3" else "azure_config")
     secrets = _secrets(config)
     assert secrets
@@ -89,6 +91,7 @@ async def test_register_remote_kinds_and_views_hide_secrets(
 
 
 async def test_register_local_kind_needs_an_absolute_root(stack: Stack, tmp_path: Path) -> None:
+    """A local datastore's root is created by the server; a relative root is a 422 naming 'root'."""
     root = tmp_path / "local-store"
     r = await _register(stack, "mylocal", "local", {"root": str(root)})
     assert r.status_code == 201, r.text
@@ -104,6 +107,7 @@ async def test_register_local_kind_needs_an_absolute_root(stack: Stack, tmp_path
 async def test_wrong_credentials_are_refused_before_recording(
     stack: Stack, kind: str, request: pytest.FixtureRequest
 ) -> None:
+    """Wrong credentials are a 400 naming the datastore, not echoing the key; nothing recorded."""
     config = request.getfixturevalue("s3_config" if kind == "s3" else "azure_config")
     if kind == "s3":
         config["secret_access_key"] = "wrong-secret-" + uuid.uuid4().hex
@@ -125,6 +129,7 @@ async def test_wrong_credentials_are_refused_before_recording(
 async def test_unreachable_endpoint_and_missing_bucket(
     stack: Stack, s3_config: dict[str, Any]
 ) -> None:
+    """An unreachable endpoint and a missing bucket are each a 400 saying so, with no secret."""
     from tests.servers import free_port
 
     dead = {**s3_config, "endpoint": f"http://127.0.0.1:{free_port()}"}
@@ -158,6 +163,7 @@ async def test_unreachable_endpoint_and_missing_bucket(
 async def test_invalid_config_names_the_field(
     stack: Stack, kind: str, config: dict[str, Any], field: str
 ) -> None:
+    """An invalid config or kind is a 422 naming the field, never echoing it; nothing recorded."""
     r = await _register(stack, "invalid", kind, config)
     assert r.status_code == 422, r.text
     assert f"field '{field}'" in r.json()["detail"]
@@ -166,6 +172,7 @@ async def test_invalid_config_names_the_field(
 
 
 async def test_bad_name_names_the_field(stack: Stack, tmp_path: Path) -> None:
+    """Names with a space, a path, nothing or a leading dash are a 422 naming field 'name'."""
     for bad in ("my store", "../x", "", "-x"):
         r = await _register(stack, bad, "local", {"root": str(tmp_path)})
         assert r.status_code == 422, r.text
@@ -194,6 +201,7 @@ async def test_gcs_config_is_validated_then_probed(stack: Stack) -> None:
 
 
 async def test_duplicate_name_is_409(stack: Stack, tmp_path: Path) -> None:
+    """A taken name is a 409 saying to pick another; overwrite replaces it, but not the default."""
     assert (
         await _register(stack, "dup", "local", {"root": str(tmp_path / "a")})
     ).status_code == 201
@@ -210,6 +218,7 @@ async def test_duplicate_name_is_409(stack: Stack, tmp_path: Path) -> None:
 
 
 async def test_concurrent_registrations_of_one_name_one_wins(stack: Stack, tmp_path: Path) -> None:
+    """Four concurrent registrations of one name: one 201, three 409."""
     results = await asyncio.gather(
         *(_register(stack, "race", "local", {"root": str(tmp_path / f"r{i}")}) for i in range(4))
     )
@@ -220,6 +229,8 @@ async def test_concurrent_registrations_of_one_name_one_wins(stack: Stack, tmp_p
 async def test_objects_round_trip_on_remote_kinds(
     stack: Stack, kind: str, request: pytest.FixtureRequest
 ) -> None:
+    """Objects put, list and get back on S3 and Azure; a second put needs overwrite (409), a
+    missing object is a 404, a key escaping the prefix a 400."""
     config = request.getfixturevalue("s3_config" if kind == "s3" else "azure_config")
     name = f"objects-{kind}"
     assert (await _register(stack, name, kind, config)).status_code == 201
@@ -244,6 +255,7 @@ async def test_objects_round_trip_on_remote_kinds(
 
 
 async def test_set_default(stack: Stack, tmp_path: Path) -> None:
+    """Setting a default moves is_default to it and the workspace names it; unknown is a 404."""
     assert (
         await _register(stack, "second", "local", {"root": str(tmp_path / "s")})
     ).status_code == 201
@@ -263,6 +275,7 @@ async def test_set_default(stack: Stack, tmp_path: Path) -> None:
 
 
 async def test_registration_needs_admin(stack: Stack, tmp_path: Path) -> None:
+    """A submit-only token cannot register or set the default (403) but can list datastores."""
     import asyncpg
 
     from services.runtime.tokens import create_token
@@ -320,6 +333,8 @@ def sdk_workspace(stack: Stack) -> Any:
 async def test_sdk_register_upload_download_on_remote_kinds(
     stack: Stack, kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
+    """Through the SDK an S3 or Azure datastore registers without exposing a secret, uploads
+    (overwrite only when asked), downloads, becomes the default, and refuses a taken name."""
     from headrace import Datastore
     from headrace.errors import ApiError
 
@@ -377,6 +392,7 @@ async def test_sdk_register_upload_download_on_remote_kinds(
 
 
 async def test_sdk_register_local(stack: Stack, tmp_path: Path) -> None:
+    """Through the SDK a local datastore registers and uploads into its root; relative fails."""
     from headrace import Datastore
     from headrace.errors import ApiError
 

@@ -163,6 +163,8 @@ async def test_published_pipeline_started_by_event(stack: Stack) -> None:
 
 
 async def test_bad_event_requests_are_dead_lettered_and_start_nothing(stack: Stack) -> None:
+    """A RunRequested naming an unknown or a disabled published pipeline is dead-lettered with
+    the reason; no run is created."""
     v0 = await publish_tagged(stack, "v0")
     await stack.client.post(f"/api/v1/pipelines/{v0}/disable")
     bootstrap, prefix = stack.settings.kafka_bootstrap, stack.settings.topic_prefix

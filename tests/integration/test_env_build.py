@@ -87,6 +87,7 @@ def _import_six(tree: Path) -> str:
 
 
 async def test_lock_build_pack_unpack_imports_from_the_tree(tmp_path: Path, uv_cache: Path) -> None:
+    """Lock pins with hashes; build (logged), pack and unpack give a tree Python imports from."""
     defn = EnvironmentDefinition(name="small", pip_requirements=["six==1.16.0", "tomli-w"])
     digest, locked, archive = await _built_archive(defn, tmp_path, uv_cache)
 
@@ -103,6 +104,8 @@ async def test_lock_build_pack_unpack_imports_from_the_tree(tmp_path: Path, uv_c
 
 
 async def test_digest_is_stable_and_follows_every_input(tmp_path: Path, uv_cache: Path) -> None:
+    """Name and requirement order leave the digest alone; a pin, hash, Python version, variable
+    or platform changes it."""
     defn = EnvironmentDefinition(name="a", pip_requirements=["six==1.16.0", "attrs"])
     locked1 = (await lock(defn, PY_VERSION, tmp_path / "1", UV, uv_cache)).locked
     renamed = EnvironmentDefinition(name="b", pip_requirements=["attrs", "six==1.16.0"])
@@ -122,6 +125,7 @@ async def test_digest_is_stable_and_follows_every_input(tmp_path: Path, uv_cache
 
 
 async def test_unknown_package_fails_with_uvs_explanation(tmp_path: Path, uv_cache: Path) -> None:
+    """Locking an unknown package fails with uv's explanation, the package and the environment."""
     defn = EnvironmentDefinition(name="bad", pip_requirements=["headrace-no-such-pkg-zzz"])
     with pytest.raises(BuildFailed) as info:
         await lock(defn, PY_VERSION, tmp_path, UV, uv_cache)
@@ -132,6 +136,7 @@ async def test_unknown_package_fails_with_uvs_explanation(tmp_path: Path, uv_cac
 
 
 async def test_version_conflict_fails_with_uvs_explanation(tmp_path: Path, uv_cache: Path) -> None:
+    """Locking two conflicting pins fails with uv's explanation naming both."""
     defn = EnvironmentDefinition(name="clash", pip_requirements=["six==1.16.0", "six==1.15.0"])
     with pytest.raises(BuildFailed) as info:
         await lock(defn, PY_VERSION, tmp_path, UV, uv_cache)
@@ -142,6 +147,7 @@ async def test_version_conflict_fails_with_uvs_explanation(tmp_path: Path, uv_ca
 
 
 async def test_a_tampered_lock_fails_the_install(tmp_path: Path, uv_cache: Path) -> None:
+    """A lock whose hash does not match the package fails the install with uv's exit."""
     defn = EnvironmentDefinition(name="s", pip_requirements=["six==1.16.0"])
     locked = (await lock(defn, PY_VERSION, tmp_path, UV, uv_cache)).locked
     bad = "six==1.16.0 --hash=sha256:" + "0" * 64 + "\n"
@@ -151,6 +157,8 @@ async def test_a_tampered_lock_fails_the_install(tmp_path: Path, uv_cache: Path)
 
 
 def test_containerfile_names_the_digest_and_quotes_variables() -> None:
+    """The Containerfile copies the tree to its digest's path, labels the digest and quotes
+    variables; a variable with a line break is refused."""
     defn = EnvironmentDefinition(
         name="cf", pip_requirements=["six"], env_vars={"OMP_NUM_THREADS": "1", "Q": 'a "b" $c'}
     )
@@ -181,6 +189,7 @@ def _crafted_tar(path: Path, member: tarfile.TarInfo, data: bytes = b"") -> None
 
 @pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink", "hardlink"])
 def test_unpack_refuses_members_escaping_the_destination(tmp_path: Path, kind: str) -> None:
+    """Unpack refuses ../, absolute, symlink and hardlink members escaping the destination."""
     if kind == "dotdot":
         member = tarfile.TarInfo("../evil")
     elif kind == "absolute":
@@ -214,6 +223,7 @@ async def _publish_fake(store: ObjectStore, tmp: Path, name: str, size: int) -> 
 
 
 async def test_publish_writes_the_archive_last_and_exists_checks_it(tmp_path: Path) -> None:
+    """Publish writes lock, log and Containerfile before the archive; exists checks the archive."""
     store = CountingStore(tmp_path / "store")
     digest = "sha256:" + "cd" * 32
     assert not await EnvironmentArtifacts.exists(store, digest)
@@ -236,6 +246,7 @@ async def test_publish_writes_the_archive_last_and_exists_checks_it(tmp_path: Pa
 
 
 async def test_cache_miss_then_hit_without_the_store(tmp_path: Path, uv_cache: Path) -> None:
+    """The first ensure downloads and unpacks; later ones, also from a restarted cache, reuse it."""
     store = CountingStore(tmp_path / "store")
     defn = EnvironmentDefinition(name="small", pip_requirements=["six==1.16.0"])
     digest, locked, archive = await _built_archive(defn, tmp_path / "build", uv_cache)
@@ -258,6 +269,7 @@ async def test_cache_miss_then_hit_without_the_store(tmp_path: Path, uv_cache: P
 
 
 async def test_cache_missing_artifact_names_the_digest(tmp_path: Path) -> None:
+    """A digest with no artifact fails naming the digest and leaves nothing in the cache."""
     store = open_datastore(
         DatastoreRecord(name="t", kind="local", config={"root": str(tmp_path / "s")})
     )
@@ -270,6 +282,8 @@ async def test_cache_missing_artifact_names_the_digest(tmp_path: Path) -> None:
 
 
 async def test_cache_evicts_lru_but_never_what_is_in_use(tmp_path: Path) -> None:
+    """Past its budget the cache evicts the least recently used tree not in use; a tree over
+    the budget by itself is kept."""
     store = CountingStore(tmp_path / "store")
     a, b, c = [await _publish_fake(store, tmp_path, n, 2000) for n in ("a", "b", "c")]
     cache = EnvironmentCache(tmp_path / "cache", budget_bytes=5000)  # room for two
@@ -297,6 +311,7 @@ async def test_cache_evicts_lru_but_never_what_is_in_use(tmp_path: Path) -> None
 
 
 async def test_cache_concurrent_ensure_downloads_once(tmp_path: Path) -> None:
+    """Eight concurrent ensures of one digest download it once and return one path."""
     store = CountingStore(tmp_path / "store")
     digest = await _publish_fake(store, tmp_path, "con", 100_000)
     cache = EnvironmentCache(tmp_path / "cache", budget_bytes=10**9)
@@ -322,6 +337,7 @@ async def test_cache_two_processes_racing_share_one_tree(tmp_path: Path) -> None
 
 
 async def test_cache_eviction_skips_trees_held_by_another_process(tmp_path: Path) -> None:
+    """Eviction skips a tree another cache holds in use and evicts it once released."""
     store = CountingStore(tmp_path / "store")
     a = await _publish_fake(store, tmp_path, "a", 3000)
     b = await _publish_fake(store, tmp_path, "b", 3000)
@@ -337,6 +353,8 @@ async def test_cache_eviction_skips_trees_held_by_another_process(tmp_path: Path
 async def test_buildah_builds_the_containerfile_from_scratch(
     tmp_path: Path, uv_cache: Path
 ) -> None:
+    """buildah builds the Containerfile: the image has PYTHONPATH, the quoted variable and the
+    digest label."""
     defn = EnvironmentDefinition(
         name="img", pip_requirements=["six==1.16.0"], env_vars={"Q": 'a "b" $c \\d'}
     )

@@ -64,6 +64,8 @@ async def stdout(stack: Stack, run_id: str, step: str = "probe") -> str:
 
 
 async def test_step_runs_in_its_environment_built_once(stack: Stack) -> None:
+    """A step imports from its environment, materialised in the runner's cache; the same
+    definition is built once, a changed one again with another digest."""
     defn = env("tomli-w==1.0.0")
     first = await run(stack, await pipeline(stack, defn))
     assert first["status"] == "Completed", first
@@ -120,6 +122,8 @@ async def test_builders_serialise_on_the_advisory_lock(stack: Stack) -> None:
 
 
 async def test_broken_requirement_fails_with_the_resolver_message(stack: Stack) -> None:
+    """An unknown requirement fails the step and run with the resolver's message and the build
+    log's place; a failed build is not cached, so the next run tries again."""
     defn = env("headrace-no-such-package-zzz==1.0")
     for attempt in (1, 2):
         failed = await run(stack, await pipeline(stack, defn))
@@ -134,6 +138,8 @@ async def test_broken_requirement_fails_with_the_resolver_message(stack: Stack) 
 
 
 async def test_conflicting_requirements_and_unknown_environment_key(stack: Stack) -> None:
+    """Conflicting pins fail the run naming the package; a step naming an environment the
+    pipeline lacks is a 422."""
     conflict = await run(stack, await pipeline(stack, env("six==1.16.0", "six==1.15.0")))
     assert conflict["status"] == "Failed"
     assert "six" in conflict["error"]
@@ -145,6 +151,8 @@ async def test_conflicting_requirements_and_unknown_environment_key(stack: Stack
 
 
 async def test_register_and_get_versions(stack: Stack) -> None:
+    """Registering the same definition keeps its version, a changed one gets the next; a taken
+    version is a 409, a pip option a 422, an unknown name a 404."""
     c = stack.client
     body = {"name": "sk", "pip_requirements": ["six==1.16.0"], "env_vars": {"A": "1"}}
     v1 = (await c.post("/api/v1/environments", json=body)).json()

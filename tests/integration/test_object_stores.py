@@ -72,6 +72,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
 
 
 async def test_put_get_exists_listing(store: ObjectStore) -> None:
+    """Put, get, exists and listing (with or without a trailing slash) agree on every kind;
+    only the local kind has a local path."""
     await store.put("a/one.txt", b"one")
     await store.put("a/sub/two.txt", b"two!")
     await store.put("b.txt", b"b")
@@ -91,6 +93,7 @@ async def test_put_get_exists_listing(store: ObjectStore) -> None:
 
 
 async def test_identity_changes_with_content(store: ObjectStore) -> None:
+    """An object's identity (size, ETag) changes with its content; HEAD and LIST agree on it."""
     await store.put("d/x.bin", b"first")
     before = await store.identity("d/x.bin")
     assert before[0][:2] == ("d/x.bin", 5)
@@ -103,6 +106,7 @@ async def test_identity_changes_with_content(store: ObjectStore) -> None:
 
 
 async def test_streaming_download_of_a_large_object(store: ObjectStore, tmp_path: Path) -> None:
+    """A 40 MB object downloads intact in chunks (peak memory under 25 MB), no .part left."""
     data = os.urandom(40 * MB)
     digest = hashlib.sha256(data).hexdigest()
     src = tmp_path / "src.bin"
@@ -124,6 +128,7 @@ async def test_streaming_download_of_a_large_object(store: ObjectStore, tmp_path
 
 
 async def test_key_escaping_the_root_is_rejected(store: ObjectStore, tmp_path: Path) -> None:
+    """A key escaping the root is refused by put, get, download and copy; nothing is written."""
     for bad in ("../x", "a/../../x", "/etc/passwd"):
         with pytest.raises(InvalidKey, match="must"):
             await store.put(bad, b"x")
@@ -137,6 +142,7 @@ async def test_key_escaping_the_root_is_rejected(store: ObjectStore, tmp_path: P
 
 
 async def test_missing_object_names_datastore_and_key(store: ObjectStore, tmp_path: Path) -> None:
+    """A missing object raises ObjectNotFound (a FileNotFoundError) naming datastore and key."""
     with pytest.raises(ObjectNotFound) as info:
         await store.get("nope/missing.bin")
     assert store.name in str(info.value)
@@ -158,6 +164,8 @@ async def _objects(store: ObjectStore) -> AsyncIterator[tuple[str, bytes]]:
 async def test_copy_s3_to_azure_and_azure_to_local(
     seaweedfs: SeaweedServer, azurite: AzuriteServer, tmp_path: Path
 ) -> None:
+    """Copying a prefix S3 to Azure (multipart included) and an object Azure to local keeps the
+    bytes and copies only what is under the source."""
     prefix = uuid.uuid4().hex[:8]
     s3 = open_datastore(_record("s3", seaweedfs.datastore_config(f"s-{prefix}")))
     az = open_datastore(_record("azure_blob", azurite.datastore_config(f"a-{prefix}")))
@@ -183,6 +191,8 @@ async def test_copy_s3_to_azure_and_azure_to_local(
 async def test_wrong_credentials_never_echo_the_secret(
     seaweedfs: SeaweedServer, azurite: AzuriteServer
 ) -> None:
+    """Wrong S3 or Azure credentials fail naming the datastore and credentials; the secret is in
+    no message, repr or chained exception."""
     s3_secret = "WRONG-s3-secret-" + uuid.uuid4().hex
     s3 = open_datastore(
         _record("s3", {**seaweedfs.datastore_config(), "secret_access_key": s3_secret}, "bad-s3")
@@ -207,6 +217,7 @@ async def test_wrong_credentials_never_echo_the_secret(
 
 
 async def test_unreachable_endpoint_says_what_to_check() -> None:
+    """An unreachable endpoint fails naming the key and saying to check the endpoint, no secret."""
     port = free_port()
     store = open_datastore(
         _record(
@@ -226,6 +237,7 @@ async def test_unreachable_endpoint_says_what_to_check() -> None:
 
 
 async def test_missing_bucket_reports_it(seaweedfs: SeaweedServer) -> None:
+    """Listing a bucket that does not exist fails saying the bucket/container does not exist."""
     cfg = {**seaweedfs.datastore_config(), "bucket": "no-such-bucket"}
     store = open_datastore(_record("s3", cfg))
     with pytest.raises(DatastoreError, match="bucket/container does not exist"):
@@ -257,6 +269,7 @@ async def test_missing_bucket_reports_it(seaweedfs: SeaweedServer) -> None:
     ],
 )
 def test_invalid_config_names_the_field(kind: str, config: dict[str, Any], field: str) -> None:
+    """An invalid config or kind is refused naming the field, never echoing a secret."""
     with pytest.raises(InvalidDatastore) as info:
         validate_config(kind, config)
     assert f"'{field}'" in str(info.value)
@@ -267,6 +280,7 @@ def test_invalid_config_names_the_field(kind: str, config: dict[str, Any], field
 
 
 def test_public_config_hides_every_secret() -> None:
+    """The public config masks every secret of every kind as *** and keeps the rest."""
     sa = json.dumps({"private_key": "-----BEGIN PRIVATE KEY-----gcs-secret", "client_email": "x"})
     configs = {
         "s3": {
@@ -293,6 +307,7 @@ def test_public_config_hides_every_secret() -> None:
 
 
 def test_validate_config_normalises_and_keeps_secrets_for_storage() -> None:
+    """Validation trims, fills defaults (region, prefix) and keeps the secrets for storage."""
     out = validate_config(
         "s3", {"bucket": " bkt ", "access_key_id": "id", "secret_access_key": "sec"}
     )

@@ -167,6 +167,9 @@ async def _entry_inode(stack: Stack, ds: str, key: str) -> tuple[int, int]:
 async def test_remote_inputs_outputs_cache_and_mounts(
     stack: Stack, remote: tuple[str, str]
 ) -> None:
+    """A download input is a read-only hard link into the node cache, an Azure output is readable
+    through the API, mount inputs are live FUSE mounts gone after the step; a second run hits
+    the cache and a changed object is downloaded again."""
     s3, az = remote
     await _put(stack, s3, CSV_KEY, CSV)
     snap = await stack.upload_snapshot({"a.py": STEP_A, "b.py": STEP_B, "read.py": READ})

@@ -31,6 +31,8 @@ S3 = DatastoreRecord(
 
 
 def test_cache_key_has_no_credential_and_follows_content_identity() -> None:
+    """The cache key holds no credential; a new ETag, size, object or bucket changes it, rotated
+    credentials do not."""
     doc = identity_document(S3, "in/a.csv", 10, "etag-1")
     assert SECRET not in repr(doc)
     assert "AKIDEXAMPLE" not in repr(doc)
@@ -63,6 +65,8 @@ async def _put(store: ObjectStore, key: str, data: bytes) -> tuple[int, str]:
 
 
 async def test_concurrent_binds_download_once_into_a_read_only_entry(tmp_path: Path) -> None:
+    """Five concurrent binds download once and hard-link one read-only entry; a changed object is
+    a new entry, downloaded again."""
     store = _local_store(tmp_path)
     size, etag = await _put(store, "d/a.bin", b"a" * 1000)
     cache = DataCache(tmp_path / "cache", 10**9)
@@ -83,6 +87,7 @@ async def test_concurrent_binds_download_once_into_a_read_only_entry(tmp_path: P
 
 
 async def test_eviction_is_lru_and_spares_linked_entries(tmp_path: Path) -> None:
+    """Eviction removes least recently used entries first but never one a step still links."""
     store = _local_store(tmp_path)
     cache = DataCache(tmp_path / "cache", 10**9)
     entries = {}
@@ -156,6 +161,7 @@ async def test_rclone_gets_secrets_only_in_its_environment(
 
 
 def test_unsupported_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mounting says why it is unsupported: no rclone, a gcs datastore, Azure with no key or SAS."""
     mounter = FuseMounter(tmp_path)
     monkeypatch.setattr("services.data_mounter.fuse.shutil.which", lambda _name: None)
     assert mounter.unsupported(S3) == "rclone is not installed"

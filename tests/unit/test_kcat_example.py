@@ -52,6 +52,8 @@ def run(
 def test_request_is_a_valid_run_requested(
     tmp_path: Path, args: tuple[str, ...], expected: dict[str, Any]
 ) -> None:
+    """The script produces a RunRequested (published id or endpoint and version, parameters) and
+    prints only this run's events, ending with its completion."""
     done, produced = run(tmp_path, *args, events="headrace.run.completed.v1")
     assert done.returncode == 0, done.stderr
     assert produced["topic"] == "t1.runs.requested"
@@ -68,6 +70,7 @@ def test_request_is_a_valid_run_requested(
 
 
 def test_exit_status_follows_the_run(tmp_path: Path) -> None:
+    """A failed run makes the script exit 1 after printing the step and run failures."""
     done, _ = run(
         tmp_path, "published", "p", events="headrace.step.failed.v1,headrace.run.failed.v1"
     )
@@ -79,6 +82,7 @@ def test_exit_status_follows_the_run(tmp_path: Path) -> None:
 
 
 def test_rejects_references_that_would_break_the_json(tmp_path: Path) -> None:
+    """A pipeline reference with a quote is refused (exit 2) and nothing is produced."""
     done, produced = run(tmp_path, "published", 'x", "pipeline": {}', events="")
     assert done.returncode == 2
     assert "bad pipeline reference" in done.stderr

@@ -90,6 +90,8 @@ def ws(api: FakeApi) -> Workspace:
 
 
 def test_building_datasets_sends_nothing(ws: Workspace, api: FakeApi) -> None:
+    """Building datasets and input configs sends no request; reading one sends a listing and a
+    GET per path."""
     store = Datastore(ws, "store")
     before = len(api.requests)
     tab = Dataset.Tabular.from_delimited_files(path=[(store, "data/a.csv"), (store, "/data/b.csv")])
@@ -116,6 +118,8 @@ def test_building_datasets_sends_nothing(ws: Workspace, api: FakeApi) -> None:
 
 
 def test_reading_needs_a_workspace(ws: Workspace) -> None:
+    """An unregistered file dataset named by datastore name cannot be read (register it first);
+    once registered it lists its files."""
     files = Dataset.File.from_files([("store", "data")])
     with pytest.raises(DatasetError, match="register it first"):
         files.to_path()
@@ -136,16 +140,20 @@ def test_reading_needs_a_workspace(ws: Workspace) -> None:
     ],
 )
 def test_bad_path_arguments(path: Any, message: str) -> None:
+    """Empty, malformed, escaping, empty-key or backslashed paths are refused, saying which."""
     with pytest.raises(DatasetError, match=message):
         Dataset.File.from_files(path)
 
 
 def test_separator_must_be_one_character() -> None:
+    """A tabular separator of more than one character is refused."""
     with pytest.raises(DatasetError, match="one character"):
         Dataset.Tabular.from_delimited_files(("s", "a.csv"), separator=";;")
 
 
 def test_register_shapes_the_request(ws: Workspace, api: FakeApi) -> None:
+    """Register sends name, kind, paths, options, description and create_new_version, and returns
+    the registered dataset."""
     tab = Dataset.Tabular.from_delimited_files(("store", "data"), separator="\t", header=False)
     reg = tab.register(ws, "iris", description="flowers", create_new_version=True)
     sent = json.loads(api.requests[-1].content)
@@ -164,6 +172,8 @@ def test_register_shapes_the_request(ws: Workspace, api: FakeApi) -> None:
 
 
 def test_named_input_spec(ws: Workspace) -> None:
+    """A named input is direct until as_mount/as_download makes a new config; its spec is JSON
+    naming the dataset's version and id; a bad input name is refused."""
     files = Dataset.File.from_files(("store", "data")).register(ws, "images")
     direct = files.as_named_input("images_in")
     assert isinstance(direct, DatasetConsumptionConfig)
@@ -188,6 +198,7 @@ def test_named_input_spec(ws: Workspace) -> None:
 
 
 def test_tabular_inputs_are_direct_only() -> None:
+    """A tabular dataset is a direct input only; mounting it is refused (file datasets only)."""
     tab = Dataset.Tabular.from_delimited_files(("store", "a.csv"))
     assert tab.as_named_input("t").to_spec()["dataset_name"] is None
     with pytest.raises(DatasetError, match="file datasets"):
@@ -195,6 +206,7 @@ def test_tabular_inputs_are_direct_only() -> None:
 
 
 def test_malformed_csv_names_datastore_and_path(ws: Workspace, api: FakeApi) -> None:
+    """Reading a malformed CSV fails naming the path and the datastore."""
     api.objects["data/bad.csv"] = b"a,b\n1,2\n1,2,3,4\n"
     tab = Dataset.Tabular.from_delimited_files((Datastore(ws, "store"), "data/bad.csv"))
     with pytest.raises(DatasetError, match=r"'data/bad\.csv' on datastore 'store'"):
@@ -202,6 +214,8 @@ def test_malformed_csv_names_datastore_and_path(ws: Workspace, api: FakeApi) -> 
 
 
 def test_register_datastores_sends_config_and_keeps_no_secret(ws: Workspace, api: FakeApi) -> None:
+    """Registering S3, Azure, GCS and local datastores sends the expected config; the returned
+    S3 datastore keeps no secret."""
     s3 = Datastore.register_s3_bucket(
         ws,
         "bucket",

@@ -29,6 +29,8 @@ def spec_of(tmp_path: Path, *steps: PythonScriptStep) -> Any:
 
 
 def test_conda_dependencies_through_a_run_configuration(tmp_path: Path) -> None:
+    """Conda pip packages and variables reach the spec through a run configuration or the step;
+    two steps share one definition, a step with none runs in the default."""
     env = Environment(name="sk")
     env.python.conda_dependencies = CondaDependencies.create(pip_packages=["numpy==2.*"])
     env.environment_variables = {"MODE": "fast"}
@@ -46,6 +48,7 @@ def test_conda_dependencies_through_a_run_configuration(tmp_path: Path) -> None:
 
 
 def test_changing_a_requirement_changes_the_key(tmp_path: Path) -> None:
+    """Changing one pinned requirement gives the environment another key."""
     keys = set()
     for req in ("six==1.16.0", "six==1.15.0"):
         env = Environment(name="e")
@@ -55,6 +58,7 @@ def test_changing_a_requirement_changes_the_key(tmp_path: Path) -> None:
 
 
 def test_requirements_file_is_read_from_the_source_directory(tmp_path: Path) -> None:
+    """A requirements file is read from the step's source directory, comments and blanks dropped."""
     src = tmp_path / "src"
     src.mkdir()
     (src / "requirements.txt").write_text("# pinned\nsix==1.16.0  # why\n\ntomli-w\n")
@@ -65,6 +69,7 @@ def test_requirements_file_is_read_from_the_source_directory(tmp_path: Path) -> 
 
 
 def test_requirements_file_outside_the_snapshot_is_rejected(tmp_path: Path) -> None:
+    """A requirements file outside the step's source directory is refused."""
     src = tmp_path / "src"
     src.mkdir()
     (tmp_path / "requirements.txt").write_text("six\n")
@@ -75,6 +80,8 @@ def test_requirements_file_outside_the_snapshot_is_rejected(tmp_path: Path) -> N
 
 
 def test_malformed_requirements_and_conda_packages_fail_clearly(tmp_path: Path) -> None:
+    """A pip option in requirements (with its line), conda packages, a bad name and a reserved
+    variable each fail with an error saying which."""
     (tmp_path / "requirements.txt").write_text("six\n--index-url http://evil\n")
     env = Environment.from_pip_requirements("req", "requirements.txt")
     step = PythonScriptStep("a.py", environment=env, source_directory=tmp_path)
@@ -92,6 +99,7 @@ def test_malformed_requirements_and_conda_packages_fail_clearly(tmp_path: Path) 
 
 
 def test_register_and_get_round_trip() -> None:
+    """Register leaves numbering to the server; get of that version gives the same packages back."""
     stored: dict[str, Any] = {}
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -113,6 +121,7 @@ def test_register_and_get_round_trip() -> None:
 
 
 def test_steps_waiting_for_their_environment_say_so() -> None:
+    """A step not started while its environment builds says it waits for it; otherwise nothing."""
     from services.api.store import _waiting_for
 
     step: dict[str, Any] = {

@@ -26,6 +26,8 @@ def workspace() -> Workspace:
 
 
 def test_transfer_steps_and_their_consumers(tmp_path: Path) -> None:
+    """DataTransferSteps become transfer steps with a download input and an output their
+    consumers read; a source that is not a DataReference or PipelineData is a TypeError."""
     src_ds: Any = FakeDatastore("blob")
     dst_ds: Any = FakeDatastore("s3")
     source = DataReference(datastore=src_ds, data_reference_name="raw", path_on_datastore="d")
@@ -55,6 +57,8 @@ def test_transfer_steps_and_their_consumers(tmp_path: Path) -> None:
 
 
 def test_dataset_inputs_from_named_inputs_and_arguments(tmp_path: Path) -> None:
+    """Datasets given as inputs or arguments (datastores by name) become dataset inputs with
+    their kind, mode, options and per-path bindings; unregistered ones carry no name."""
     ds = "blob"  # a datastore may be named instead of given
     table = Dataset.Tabular.from_delimited_files(
         path=[(ds, "t/a.csv"), (ds, "t/b.csv")], separator=";"
