@@ -19,6 +19,7 @@ import asyncpg
 from contracts import events as ev
 from contracts.envelope import DecodedEvent, Message, decode, encode
 from contracts.spec import PipelineSpec, StepSpec
+from contracts.status import AttemptOutcome
 from contracts.topics import Topics
 from services.runtime.bus import Handler
 from services.runtime.outbox import Delivery, Outbox
@@ -32,6 +33,7 @@ from services.scheduler.service import (
 )
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.watchdog import Watchdog
+from services.step_runner import store as runner_store
 
 __all__ = ["RecordingSender", "SchedulerHarness", "pipeline", "step"]
 
@@ -139,15 +141,24 @@ class SchedulerHarness:
         )
 
     async def claim(self, run_id: str, step: str, attempt: int, *, lease_s: float = 60) -> None:
-        """Claim an attempt as a runner does (its lease already expired if ``lease_s`` < 0)."""
-        await self.pool.execute(
-            "INSERT INTO step_attempts (run_id, step, attempt, runner_id, status, lease_until)"
-            " VALUES ($1, $2, $3, 'runner-t', 'running', now() + make_interval(secs => $4))",
-            run_id,
-            step,
-            attempt,
-            lease_s,
-        )
+        """Claim an attempt with the runner's own SQL (its lease already expired if
+        ``lease_s`` < 0)."""
+        claimed = await runner_store.claim(self.pool, run_id, step, attempt, "runner-t", lease_s)
+        assert claimed, f"{run_id}/{step}#{attempt} could not be claimed"
+
+    async def finish(self, run_id: str, step: str, attempt: int, *, ok: bool = True) -> None:
+        """Record the end of the script as the runner does, before the upload is requested."""
+        async with self.pool.acquire() as conn:
+            outcome = AttemptOutcome.SUCCEEDED if ok else AttemptOutcome.FAILED
+            await runner_store.finish(
+                conn,  # type: ignore[arg-type]  # a pool's connection proxy
+                run_id,
+                step,
+                attempt,
+                outcome,
+                0 if ok else 1,
+                None,
+            )
 
     async def run_step(self, run_id: str, step: str, attempt: int, *, ok: bool = True) -> None:
         """A runner's and an uploader's results for one attempt, in the usual order."""
@@ -157,18 +168,41 @@ class SchedulerHarness:
                 run_id=run_id, step=step, attempt=attempt, runner_id="runner-t", pid=1
             )
         )
+        await self.finish(run_id, step, attempt, ok=ok)
         await self.deliver(self.uploaded(run_id, step, attempt, ok=ok))
 
-    @staticmethod
-    def uploaded(run_id: str, step: str, attempt: int, *, ok: bool = True) -> ev.ArtifactsUploaded:
-        """The uploader's result for an attempt that succeeded (or failed with exit code 1)."""
+    def uploaded(
+        self, run_id: str, step: str, attempt: int, *, ok: bool = True
+    ) -> ev.ArtifactsUploaded:
+        """The uploader's result for an attempt that succeeded (committing the outputs its
+        dispatch named) or failed with exit code 1."""
+        outputs = []
+        if ok:
+            for e in self.emitted():
+                dispatch = e.dispatch if isinstance(e, ev.DataMountRequested) else e
+                if isinstance(dispatch, ev.StepDispatched) and (
+                    dispatch.run_id,
+                    dispatch.step,
+                    dispatch.attempt,
+                ) == (run_id, step, attempt):
+                    outputs = [
+                        ev.UploadedOutput(
+                            name=o.name,
+                            datastore=o.datastore,
+                            path=o.path,
+                            files=0,
+                            bytes=0,
+                            digest="sha256:" + "0" * 64,
+                        )
+                        for o in dispatch.outputs
+                    ]
         return ev.ArtifactsUploaded(
             run_id=run_id,
             step=step,
             attempt=attempt,
-            outputs=[],
+            outputs=outputs,
             metrics=0,
-            outcome="succeeded" if ok else "failed",
+            outcome=AttemptOutcome.SUCCEEDED if ok else AttemptOutcome.FAILED,
             exit_code=0 if ok else 1,
             error=None if ok else "exit code 1",
         )

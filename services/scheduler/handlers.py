@@ -35,8 +35,9 @@ from contracts.spec import (
 from contracts.status import AttemptOutcome, RunStatus, StepStatus
 from services.runtime import catalog
 from services.runtime.outbox import Delivery, Tx
-from services.runtime.states import StepPhase
+from services.runtime.states import AttemptStatus, StepPhase
 from services.scheduler import store
+from services.scheduler.errors import ResultRefused
 from services.scheduler.reuse import fingerprint_doc, outputs_exist
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.state_machine import accepted_in
@@ -354,6 +355,54 @@ class SchedulerHandlers:
             datasets=[i for i in sspec.inputs if isinstance(i, DatasetInput)],
         )
 
+    async def _check_claim(
+        self,
+        tx: Tx,
+        event: ev.StepAttemptStarted | ev.StepAttemptFinished | ev.ArtifactsUploaded,
+        runner_id: str | None,
+        *,
+        finished: bool,
+    ) -> None:
+        """Refuse a result about an attempt no runner claimed, that another runner claimed,
+        or (``finished``) whose script has not ended: only the claiming runner reports it."""
+        claim = await store.attempt_claim(tx.conn, event.run_id, event.step, event.attempt)
+        if claim is None:
+            raise ResultRefused(f"{event.type}: attempt {event.attempt} was never claimed")
+        if runner_id is not None and claim.runner_id != runner_id:
+            raise ResultRefused(
+                f"{event.type}: attempt {event.attempt} is held by runner {claim.runner_id!r}, "
+                f"not {runner_id!r}"
+            )
+        if finished and claim.status != AttemptStatus.FINISHED:
+            raise ResultRefused(
+                f"{event.type}: attempt {event.attempt} has not finished (it is {claim.status})"
+            )
+
+    async def _check_upload(self, tx: Tx, run: store.RunRow, event: ev.ArtifactsUploaded) -> None:
+        """An upload result must be about a finished attempt, with the outcome its runner
+        recorded, and commit exactly the outputs that were dispatched, where they were sent."""
+        sspec = self._step_spec(self._spec(run), event.step)
+        if sspec.step_kind == "python":
+            await self._check_claim(tx, event, None, finished=True)
+            claim = await store.attempt_claim(tx.conn, event.run_id, event.step, event.attempt)
+            if claim is not None and claim.outcome != event.outcome:
+                raise ResultRefused(
+                    f"{event.type}: outcome {event.outcome!r}, but the runner recorded "
+                    f"{claim.outcome!r}"
+                )
+        if not event.succeeded:
+            return
+        expected = {
+            o.name: (o.datastore, o.path)
+            for o in self._dispatch_event(run, sspec, event.attempt).outputs
+        }
+        got = {o.name: (o.datastore, o.path) for o in event.outputs}
+        if got != expected:
+            raise ResultRefused(
+                f"{event.type}: outputs {sorted(got)} at {sorted(got.values())} are not the "
+                f"dispatched ones {sorted(expected)} at {sorted(expected.values())}"
+            )
+
     async def _current(
         self, tx: Tx, event: ev.Event, step_name: str, attempt: int
     ) -> tuple[store.RunRow, store.StepRow] | None:
@@ -532,6 +581,7 @@ class SchedulerHandlers:
             found = await self._current(tx, event, event.step, event.attempt)
             if found is None:
                 return
+            await self._check_claim(tx, event, event.runner_id, finished=False)
             await store.update_step(
                 tx.conn,
                 event.run_id,
@@ -556,6 +606,7 @@ class SchedulerHandlers:
         async with self.results.transaction(decoded) as tx:
             found = await self._current(tx, event, event.step, event.attempt)
             if found is not None:
+                await self._check_claim(tx, event, event.runner_id, finished=True)
                 await store.update_step(
                     tx.conn,
                     event.run_id,
@@ -573,6 +624,7 @@ class SchedulerHandlers:
             if found is None:
                 return
             run, step = found
+            await self._check_upload(tx, run, event)
             if not event.succeeded:
                 reason = event.error or f"outcome {event.outcome}"
                 sspec = self._step_spec(self._spec(run), event.step)

@@ -19,9 +19,11 @@ from services.runtime.states import AttemptStatus, StepPhase
 
 __all__ = [
     "ACTIVE",
+    "AttemptClaim",
     "RunRow",
     "Stalled",
     "StepRow",
+    "attempt_claim",
     "cancel_steps",
     "compute_kind",
     "environment_digest",
@@ -96,6 +98,28 @@ async def lock_run(conn: asyncpg.Connection, run_id: str) -> RunRow | None:
     if row is None:
         return None
     return RunRow(**{**dict(row), "status": RunStatus(row["status"])})
+
+
+@dataclass(frozen=True)
+class AttemptClaim:
+    """What the runner that claimed an attempt recorded in ``step_attempts``."""
+
+    runner_id: str
+    status: str
+    outcome: str | None
+
+
+async def attempt_claim(
+    conn: asyncpg.Connection, run_id: str, step: str, attempt: int
+) -> AttemptClaim | None:
+    row = await conn.fetchrow(
+        "SELECT runner_id, status, outcome FROM step_attempts"
+        " WHERE run_id = $1 AND step = $2 AND attempt = $3",
+        run_id,
+        step,
+        attempt,
+    )
+    return None if row is None else AttemptClaim(**dict(row))
 
 
 async def known_compute_targets(conn: asyncpg.Connection) -> list[str]:

@@ -9,6 +9,7 @@ from contracts.limits import MAX_EVENT_BYTES
 from contracts.spec import LiteralArg, OutputArg, PipelineDataInput, StepOutput
 from services.api.store import insert_queued_run
 from services.runtime.errors import AlreadyProcessed
+from services.scheduler.errors import ResultRefused
 from tests.harness import SchedulerHarness, pipeline, step
 
 
@@ -38,7 +39,9 @@ async def test_redelivered_event_has_no_second_effect(harness: SchedulerHarness)
     """The same event id handled twice is refused by the inbox; nothing is emitted again."""
     await harness.start_run(pipeline(step("a")))
     await harness.claim("run-1", "a", 1)
-    started = ev.StepAttemptStarted(run_id="run-1", step="a", attempt=1, runner_id="r", pid=1)
+    started = ev.StepAttemptStarted(
+        run_id="run-1", step="a", attempt=1, runner_id="runner-t", pid=1
+    )
     await harness.deliver(started, event_id="same-id")
     assert len(harness.new(ev.StepStarted)) == 1
     with pytest.raises(AlreadyProcessed):
@@ -50,10 +53,12 @@ async def test_results_out_of_order_never_move_a_step_back(harness: SchedulerHar
     """An upload result before the runner's start event completes the step; the late start
     event is then ignored instead of putting the step back to Running."""
     await harness.start_run(pipeline(step("a")))
+    await harness.claim("run-1", "a", 1)
+    await harness.finish("run-1", "a", 1)
     await harness.deliver(harness.uploaded("run-1", "a", 1))
     assert (await harness.steps())["a"] == ("Completed", 1)
     await harness.deliver(
-        ev.StepAttemptStarted(run_id="run-1", step="a", attempt=1, runner_id="r", pid=1)
+        ev.StepAttemptStarted(run_id="run-1", step="a", attempt=1, runner_id="runner-t", pid=1)
     )
     assert (await harness.steps())["a"] == ("Completed", 1)
     assert harness.emitted(ev.StepStarted) == []
@@ -208,3 +213,59 @@ async def test_watchdog_fails_a_run_whose_request_cannot_be_sent(
     [failed] = harness.new(ev.RunFailed)
     assert "over headrace's limit" in failed.reason
     assert await harness.run_status() == "Failed"
+
+
+def _started(attempt: int = 1, runner: str = "runner-t") -> ev.StepAttemptStarted:
+    return ev.StepAttemptStarted(run_id="run-1", step="a", attempt=attempt, runner_id=runner, pid=1)
+
+
+async def test_forged_upload_cannot_complete_a_running_step(harness: SchedulerHarness) -> None:
+    """An ``ArtifactsUploaded`` for an attempt whose script is still running (forged by
+    anyone who can write to the broker) is refused, and the step stays Running."""
+    await harness.start_run(pipeline(step("a")))
+    await harness.claim("run-1", "a", 1)
+    await harness.deliver(_started())
+    with pytest.raises(ResultRefused, match="has not finished"):
+        await harness.deliver(harness.uploaded("run-1", "a", 1))
+    assert (await harness.steps())["a"] == ("Running", 1)
+    assert harness.emitted(ev.StepCompleted) == []
+
+
+async def test_upload_with_other_outputs_is_refused(harness: SchedulerHarness) -> None:
+    """Outputs committed anywhere but where the attempt's dispatch sent them are refused, so
+    a later identical run can never reuse an attacker's data."""
+    await harness.start_run(pipeline(step("a", outputs=[StepOutput(name="m")])))
+    await harness.claim("run-1", "a", 1)
+    await harness.finish("run-1", "a", 1)
+    good = harness.uploaded("run-1", "a", 1)
+    forged = good.model_copy(
+        update={"outputs": [good.outputs[0].model_copy(update={"path": "evil/place"})]}
+    )
+    with pytest.raises(ResultRefused, match="not the dispatched ones"):
+        await harness.deliver(forged)
+    await harness.deliver(good)
+    assert (await harness.steps())["a"] == ("Completed", 1)
+
+
+async def test_results_from_another_runner_or_outcome_are_refused(
+    harness: SchedulerHarness,
+) -> None:
+    """A start event from a runner that does not hold the attempt, or an upload claiming
+    success for a script its runner recorded as failed, changes nothing."""
+    await harness.start_run(pipeline(step("a")))
+    await harness.claim("run-1", "a", 1)
+    with pytest.raises(ResultRefused, match="held by runner"):
+        await harness.deliver(_started(runner="intruder"))
+    await harness.deliver(_started())
+    await harness.finish("run-1", "a", 1, ok=False)
+    with pytest.raises(ResultRefused, match="runner recorded"):
+        await harness.deliver(harness.uploaded("run-1", "a", 1, ok=True))
+    await harness.deliver(harness.uploaded("run-1", "a", 1, ok=False))
+    assert (await harness.steps())["a"] == ("Failed", 1)
+
+
+async def test_result_for_an_unclaimed_attempt_is_refused(harness: SchedulerHarness) -> None:
+    """No runner claimed the attempt: a start event for it is refused."""
+    await harness.start_run(pipeline(step("a")))
+    with pytest.raises(ResultRefused, match="never claimed"):
+        await harness.deliver(_started())
