@@ -434,5 +434,23 @@ def events_tail(
         asyncio.run(tail(bootstrap, prefix, run, from_beginning, console.print))
 
 
+@app.command(
+    "run-v1",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def run_v1(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="a v1 script (.py) or notebook (.ipynb)")],
+) -> None:
+    """Run an unmodified Azure ML v1 script or notebook: its azureml.* imports resolve to
+    headrace, in this process only. Arguments after PATH are passed to the script."""
+    from headrace.azureml_alias import run_v1 as run
+
+    if not path.is_file():
+        console.print(f"{path}: no such file")
+        raise typer.Exit(2)
+    run(path, ctx.args)
+
+
 def main() -> None:
     app()
