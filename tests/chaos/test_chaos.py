@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import decode
 from contracts.snapshot import ManifestEntry, SnapshotManifest, digest_bytes
@@ -229,6 +230,8 @@ async def inject_faults(c: Cluster, done: asyncio.Event) -> None:
     rng = random.Random(7)
     plan: list[str] = [*SERVICES, "runner_mid_step", "broker", "postgres", "freeze_runner"]
     rng.shuffle(plan)
+    # last, so that no broker restart (which empties the embedded broker) erases its trace
+    plan.append("poison")
     conn = await asyncpg.connect(c.db_url)
     try:
         for what in plan:
@@ -260,6 +263,9 @@ async def inject_faults(c: Cluster, done: asyncio.Event) -> None:
                 await asyncio.sleep(0.5)
                 await asyncio.to_thread(c.pg.start)
                 conn = await asyncpg.connect(c.db_url)
+            elif what == "poison":
+                await _produce_poison(c)
+                c.fault("poison record (5 MB, malformed) on runs.requested")
             elif what == "freeze_runner":
                 name = await _running_runner(c, conn) or "runner-1"
                 c.children[name].send(signal.SIGSTOP)
@@ -268,6 +274,23 @@ async def inject_faults(c: Cluster, done: asyncio.Event) -> None:
                 c.children[name].send(signal.SIGCONT)
     finally:
         await conn.close()
+
+
+async def _produce_poison(c: Cluster) -> None:
+    """A record too large to dead-letter whole and that no decoder accepts."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=c.broker.bootstrap, max_request_size=8 * 1024 * 1024
+    )
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            Topics(PREFIX).run_requests,
+            b"{" + b"x" * (5 * 1024 * 1024),
+            key=b"poison",
+            headers=[("ce_id", b"poison-1"), ("ce_type", b"headrace.run.requested.v1")],
+        )
+    finally:
+        await producer.stop()
 
 
 # -- checks -------------------------------------------------------------------------------
@@ -405,8 +428,17 @@ async def test_nothing_is_lost_or_duplicated_under_faults(cluster: Cluster, tmp_
                 ):
                     order_problems.append((rid, f"{e.step} completed before started"))
         assert order_problems == []
-        dead = await read_all(c.broker.bootstrap, topics.deadletter)
-        assert dead == []
+        poisoned = any(what.startswith("poison") for _, what in c.faults)
+        dead: list[Any] = []
+
+        async def poison_dead_lettered() -> bool:
+            dead[:] = await read_all(c.broker.bootstrap, topics.deadletter)
+            return len(dead) >= int(poisoned)
+
+        await eventually(poison_dead_lettered, timeout=30)
+        # nothing but the poison record, and that one by reference (it is too large)
+        assert [h.get("x-headrace-dlq-reference") for _, _, h in dead] == [b"1"] * int(poisoned)
+        lost = [n for n, d in details.items() if d["status"] != "Completed"]
 
         attempts = await conn.fetchval("SELECT count(*) FROM step_attempts")
         retried = await conn.fetchval("SELECT count(*) FROM steps WHERE attempt > 1")
@@ -423,7 +455,7 @@ async def test_nothing_is_lost_or_duplicated_under_faults(cluster: Cluster, tmp_
         print(
             f"leases fenced {len(fenced)}; duplicates found (overlapping attempts) "
             f"{len(overlaps)}; ran after fence {len(after_fence)}; "
-            f"wrong or missing outputs {len(wrong)}; lost runs 0; "
+            f"wrong or missing outputs {len(wrong)}; lost runs {len(lost)}; "
             f"dead letters {len(dead)}; public events checked {len(records)}"
         )
         assert len(c.faults) >= len(SERVICES) + 4, injected
