@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,25 @@ class Layout:
     def config_file(self) -> Path:
         """The workspace config ``Workspace.from_config()`` reads."""
         return self.home / "config.json"
+
+    @property
+    def event_key_file(self) -> Path:
+        """The key that signs internal events (mode 0600; only the services get it)."""
+        return self.home / "secrets" / "event.key"
+
+    def event_key(self) -> str:
+        """This installation's event-signing key, generated on first use."""
+        path = self.event_key_file
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.chmod(0o700)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # created concurrently: use that one
+                return path.read_text().strip()
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(32))
+        return path.read_text().strip()
 
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"

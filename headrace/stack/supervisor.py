@@ -60,6 +60,7 @@ def service_env(
         HEADRACE_DATABASE_URL=db_url,
         HEADRACE_TOPIC_PREFIX=prefix,
         HEADRACE_HOME=str(layout.home),
+        HEADRACE_EVENT_KEY=layout.event_key(),
         **(extra or {}),
     )
     return env

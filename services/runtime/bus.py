@@ -35,6 +35,7 @@ from contracts.topics import Topics
 from services.runtime.errors import AlreadyProcessed
 from services.runtime.retry import retrying
 from services.runtime.settings import RuntimeSettings
+from services.runtime.signing import verify
 
 __all__ = [
     "Consumer",
@@ -272,6 +273,8 @@ class Subscription:
     topics: list[str]
     handlers: Mapping[type[Event], Handler]
     max_records: int = 200
+    #: consume records without a valid signature (only the public run-request input does)
+    accept_unsigned: bool = False
     #: how long to wait for a transient failure to pass before dead-lettering
     retry_seconds: float = 30.0
     retry_attempts: int = 6
@@ -291,6 +294,7 @@ class Consumer:
     ) -> None:
         self._sub = subscription
         self._dlq = dead_letters
+        self._key = settings.event_key_bytes
         self._stopping = asyncio.Event()
         self._consumer = AIOKafkaConsumer(
             *subscription.topics,
@@ -375,6 +379,18 @@ class Consumer:
 
     async def _process(self, record: Any) -> None:
         structlog.contextvars.clear_contextvars()
+        if (
+            self._key is not None
+            and not self._sub.accept_unsigned
+            and not verify(self._key, record.value, record.headers or [])
+        ):
+            self.dead_lettered += 1
+            await self._dlq.send(
+                record,
+                "unauthenticated event: missing or wrong x-headrace-signature (only headrace's "
+                "services may produce to internal topics)",
+            )
+            return
         try:
             decoded = decode(record.key, record.value, record.headers or [])
         except EnvelopeError as exc:

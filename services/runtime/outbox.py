@@ -38,6 +38,7 @@ from contracts.status import RunStatus, StepStatus
 from contracts.topics import Topics
 from services.runtime.bus import EventSender
 from services.runtime.errors import AlreadyProcessed, EventTooLarge
+from services.runtime.signing import sign
 from services.runtime.states import StepPhase
 
 __all__ = ["Delivery", "Outbox", "Tx"]
@@ -76,8 +77,15 @@ class Outbox:
     """Stages events in the ``outbox`` table and publishes them after commit."""
 
     def __init__(
-        self, pool: asyncpg.Pool, producer: EventSender, topics: Topics, source: str
+        self,
+        pool: asyncpg.Pool,
+        producer: EventSender,
+        topics: Topics,
+        source: str,
+        *,
+        signing_key: bytes | None = None,
     ) -> None:
+        self._signing_key = signing_key
         self._pool = pool
         self._producer = producer
         self._topics = topics
@@ -94,6 +102,9 @@ class Outbox:
         for event, (_, msg) in zip(events, encoded, strict=True):
             if len(msg.value) > MAX_EVENT_BYTES:
                 raise EventTooLarge(too_large_reason(event.type, len(msg.value)))
+        if self._signing_key is not None:
+            key = self._signing_key
+            encoded = [(t, sign(m, key)) for t, m in encoded]
         ids = await conn.fetch(
             _INSERT,
             [t for t, _ in encoded],

@@ -223,7 +223,13 @@ class Service:
             self._producer = producer
             stack.push_async_callback(producer.stop)
         if self._outbox is None:
-            self._outbox = Outbox(self._pool, self._producer, self.topics, source=f"/{self.name}")
+            self._outbox = Outbox(
+                self._pool,
+                self._producer,
+                self.topics,
+                source=f"/{self.name}",
+                signing_key=s.event_key_bytes,
+            )
             stack.push_async_callback(self._outbox.delete_published)
 
     async def stop(self, grace: float = 10.0) -> None:

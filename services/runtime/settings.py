@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["RuntimeSettings", "default_home"]
@@ -49,6 +49,14 @@ class RuntimeSettings(BaseSettings):
     db_pool_max: int = 4
     #: how long a starting service waits for the broker and the database to answer
     start_timeout_seconds: float = Field(default=120.0, gt=0)
+    #: the HMAC key that signs internal events (``services/runtime/signing.py``); unset:
+    #: nothing is signed or checked. The embedded stack generates one per installation.
+    event_key: SecretStr | None = None
+
+    @property
+    def event_key_bytes(self) -> bytes | None:
+        """The signing key as bytes, or ``None`` when events are not signed."""
+        return None if self.event_key is None else self.event_key.get_secret_value().encode()
 
     @property
     def scratch(self) -> Path:

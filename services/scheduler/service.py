@@ -61,8 +61,12 @@ class SchedulerService(Service):
         self.watchdog = Watchdog(self.scheduler_settings, h, self.delivery(WATCHDOG_GROUP))
         self.spawn(self.watchdog.run())
         return [
+            # the public input: other systems request runs without headrace's key
             Subscription(
-                group=RUNS_GROUP, topics=[self.topics.run_requests], handlers=run_routes(h)
+                group=RUNS_GROUP,
+                topics=[self.topics.run_requests],
+                handlers=run_routes(h),
+                accept_unsigned=True,
             ),
             Subscription(
                 group=RESULTS_GROUP, topics=[self.topics.results], handlers=result_routes(h)

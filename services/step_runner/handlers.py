@@ -42,7 +42,7 @@ __all__ = ["StepRunnerHandlers", "build_argv", "step_environment"]
 _log = structlog.get_logger("headrace.step_runner")
 
 #: variables of the service that a user's script must not see (connection strings)
-_PRIVATE_PREFIXES = ("HEADRACE_DATABASE", "HEADRACE_KAFKA")
+_PRIVATE_PREFIXES = ("HEADRACE_DATABASE", "HEADRACE_KAFKA", "HEADRACE_EVENT_KEY")
 
 
 def build_argv(script: Path, event: ev.StepDispatched, adir: AttemptDir) -> list[str]:
