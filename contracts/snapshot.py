@@ -13,6 +13,8 @@ from pathlib import PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from contracts.text import bad_character
+
 __all__ = [
     "DIGEST_PATTERN",
     "ManifestEntry",
@@ -40,8 +42,11 @@ def safe_relative_path(path: str) -> str:
     """Return ``path`` if it is a relative POSIX path staying inside its root, else raise.
 
     Why here: manifests come from clients, and a path such as ``../../etc/passwd`` or
-    ``/etc/passwd`` must never be written outside the directory it is materialised into.
+    ``/etc/passwd`` must never be written outside the directory it is materialised into, and
+    a key with a control character in it is refused by every object store's path parser.
     """
+    if (bad := bad_character(path)) is not None:
+        raise ValueError(f"path {path!r} holds {bad}; rename the file or key without it")
     p = PurePosixPath(path)
     if not path or p.is_absolute() or path.startswith("\\") or ":" in p.parts[0]:
         raise ValueError(f"path {path!r} must be relative to the source directory")
