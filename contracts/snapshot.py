@@ -9,22 +9,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts.text import bad_character
 
 __all__ = [
+    "BLOB_PREFIX",
     "DIGEST_PATTERN",
     "ManifestEntry",
     "SnapshotManifest",
     "blob_key",
     "digest_bytes",
+    "digest_file",
     "safe_relative_path",
 ]
 
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+#: The default datastore's prefix of content-addressed blobs (``blob_key``).
+BLOB_PREFIX = "blobs"
+_CHUNK = 1024 * 1024
 
 
 def digest_bytes(data: bytes) -> str:
@@ -32,10 +37,21 @@ def digest_bytes(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def digest_file(path: Path) -> tuple[str, int]:
+    """``(digest, size)`` of a file, read in chunks so that big files cost no memory."""
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return "sha256:" + h.hexdigest(), size
+
+
 def blob_key(digest: str) -> str:
     """Where a content-addressed blob lives in the workspace's default datastore."""
     hexd = digest.removeprefix("sha256:")
-    return f"blobs/sha256/{hexd[:2]}/{hexd}"
+    return f"{BLOB_PREFIX}/sha256/{hexd[:2]}/{hexd}"
 
 
 def safe_relative_path(path: str) -> str:

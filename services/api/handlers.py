@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts import events as ev
 from contracts.snapshot import (
+    BLOB_PREFIX,
     DIGEST_PATTERN,
     ManifestEntry,
     SnapshotManifest,
@@ -30,9 +31,10 @@ from contracts.spec import (
 )
 from services.api import store
 from services.api.auth import authorize
-from services.api.errors import ApiError, Conflict, Invalid, NotFound
+from services.api.errors import ApiError, Conflict, Forbidden, Invalid, NotFound
 from services.api.settings import ApiSettings
 from services.runtime import catalog
+from services.runtime.env_artifacts import EnvironmentArtifacts
 from services.runtime.outbox import Delivery
 from services.runtime.snapshots import SnapshotError, load_manifest
 from services.runtime.storage import (
@@ -86,6 +88,8 @@ class ApiContext:
         self.settings = settings
         self.delivery = delivery
         self._manifests: dict[str, SnapshotManifest] = {}
+        #: digest -> (key, size, ETag) of the stored blob last found to hash to it
+        self._intact: dict[str, tuple[str, int, str]] = {}
 
     @property
     def pool(self) -> Any:
@@ -105,6 +109,34 @@ class ApiContext:
         if digest not in self._manifests:
             self._manifests[digest] = await load_manifest(await self.default_store(), digest)
         return self._manifests[digest]
+
+    async def blob_intact(self, ds: ObjectStore, digest: str) -> bool:
+        """Whether ``ds`` holds a blob of ``digest`` whose bytes hash to it.
+
+        Why hash and not only check existence: a blob changed behind the API's back would
+        otherwise be reported present forever, and every snapshot using it would fail. Each
+        stored version is hashed once: its ETag (for a local datastore inode, mtime and size)
+        changes whenever the object is rewritten, so a remembered identity proves the bytes
+        are the ones already verified.
+        """
+        key = blob_key(digest)
+        found = await ds.identity(key)
+        if len(found) != 1 or found[0][0] != key:
+            return False
+        if self._intact.get(digest) == found[0]:
+            return True
+        actual, _ = await ds.content_digest(key)
+        if actual != digest:
+            self._intact.pop(digest, None)
+            return False
+        if len(self._intact) >= _INTACT_REMEMBERED:
+            self._intact.clear()  # a bound, not an LRU: a miss only costs one more hash
+        self._intact[digest] = found[0]
+        return True
+
+
+#: how many verified blob identities an API process remembers
+_INTACT_REMEMBERED = 200_000
 
 
 def context_of(request: Request) -> ApiContext:
@@ -148,6 +180,8 @@ async def put_object(
     ctx = context_of(request)
     ds = await ctx.datastore(name)
     key = _key(path)
+    if ds.record.is_default:
+        _refuse_content_addressed(name, key)
     if not overwrite and await ds.exists(key):
         raise Conflict(
             f"{key!r} already exists on datastore {name!r}; pass overwrite=True to replace it"
@@ -155,6 +189,28 @@ async def put_object(
     body = await _read_body(request, ctx.settings.max_upload_bytes)
     await ds.put(key, body)
     return {"datastore": name, "path": key, "size": len(body)}
+
+
+#: Prefixes of the default datastore that hold content-addressed data
+_CONTENT_ADDRESSED = (BLOB_PREFIX, EnvironmentArtifacts.PREFIX)
+
+
+def _refuse_content_addressed(name: str, key: str) -> None:
+    """Refuse a generic write under the default datastore's blob or environment prefix.
+
+    Why: bytes there are trusted by their key (a digest). Written through this route they
+    would bypass the digest check, and a submit token could poison any snapshot or
+    environment, a published pipeline's included.
+    """
+    top = key.split("/", 1)[0]
+    if top in _CONTENT_ADDRESSED:
+        raise Forbidden(
+            f"{key!r} is under {top}/ of the default datastore {name!r}, which holds "
+            "content-addressed data written only through digest-checked routes: snapshot blobs "
+            "with PUT /api/v1/blobs/{digest} (the SDK does this when it snapshots a source "
+            "directory), environment archives by the image builder; put your own data under "
+            "another path"
+        )
 
 
 @router.get("/datastores/{name}/objects")
@@ -182,12 +238,15 @@ async def list_compute(request: Request) -> list[dict[str, Any]]:
 
 @router.post("/blobs/missing")
 async def missing_blobs(body: MissingBlobsRequest, request: Request) -> dict[str, list[str]]:
-    ds = await context_of(request).default_store()
+    """The digests whose blobs the client must upload: never uploaded, or stored with bytes
+    that no longer hash to the digest (so that an upload repairs them)."""
+    ctx = context_of(request)
+    ds = await ctx.default_store()
     missing = []
     for digest in dict.fromkeys(body.digests):
         if not _valid_digest(digest):
             raise ApiError(f"{digest!r} is not a digest of the form sha256:<64 hex digits>")
-        if not await ds.exists(blob_key(digest)):
+        if not await ctx.blob_intact(ds, digest):
             missing.append(digest)
     return {"missing": missing}
 
@@ -267,10 +326,12 @@ async def put_snapshot_delta(body: SnapshotDelta, request: Request) -> dict[str,
     missing = [
         c.entry.digest
         for c in body.changes
-        if c.entry is not None and not await ds.exists(blob_key(c.entry.digest))
+        if c.entry is not None and not await ctx.blob_intact(ds, c.entry.digest)
     ]
     if missing:
-        raise Invalid([f"blob {d} was never uploaded" for d in missing])
+        raise Invalid(
+            [f"blob {d} was never uploaded (or its stored bytes do not match)" for d in missing]
+        )
     await ds.put(blob_key(manifest.digest), manifest.canonical_bytes())
     return {"digest": manifest.digest, "files": len(manifest.files)}
 

@@ -12,8 +12,10 @@ and a redacted summary of the cause, so a credential never reaches a log, an eve
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -33,7 +35,7 @@ from obstore.exceptions import (
 from obstore.store import AzureStore, GCSStore, LocalStore, S3Store
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from contracts.snapshot import safe_relative_path
+from contracts.snapshot import digest_file, safe_relative_path
 from services.runtime.errors import PermanentError
 
 if TYPE_CHECKING:
@@ -622,6 +624,25 @@ class ObjectStore:
         except (BaseError, OSError) as exc:
             self._fail(exc, key, "inspect")
         return [(meta["path"], meta["size"], _etag(meta))]
+
+    async def content_digest(self, key: str) -> tuple[str, int]:
+        """``(digest, size)`` of the object's bytes as stored, read in chunks.
+
+        Why: a content-addressed key is only a claim about its bytes; whoever relies on it
+        (blob existence checks, snapshot verification) checks the claim with this.
+        """
+        local = self.local_path(self._key(key))
+        if local is not None:
+            try:
+                return await asyncio.to_thread(digest_file, local)
+            except OSError as exc:
+                self._fail(exc, key, "read")
+        h = hashlib.sha256()
+        size = 0
+        async for chunk in self._stream(key, "read"):
+            h.update(chunk)
+            size += len(chunk)
+        return "sha256:" + h.hexdigest(), size
 
     async def _stream(self, key: str, op: str) -> AsyncIterator[bytes]:
         """The object's bytes in chunks of ``STREAM_CHUNK``, errors mapped."""
