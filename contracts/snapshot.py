@@ -65,7 +65,9 @@ def safe_relative_path(path: str) -> str:
         raise ValueError(f"path {path!r} holds {bad}; rename the file or key without it")
     p = PurePosixPath(path)
     if not path or p.is_absolute() or path.startswith("\\") or ":" in p.parts[0]:
-        raise ValueError(f"path {path!r} must be relative to the source directory")
+        raise ValueError(
+            f"path {path!r} must be relative (to the source directory, or the datastore's root)"
+        )
     if any(part in ("..", "") for part in p.parts) or "\\" in path:
         raise ValueError(f"path {path!r} must not contain '..' components or backslashes")
     return p.as_posix()

@@ -54,6 +54,7 @@ __all__ = [
     "ObjectStore",
     "S3Config",
     "UnknownDatastore",
+    "check_local_root",
     "default_datastore",
     "list_datastores",
     "load_datastore",
@@ -314,6 +315,43 @@ def validate_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, SecretStr):
             out[name] = value.get_secret_value()
     return out
+
+
+def check_local_root(
+    root: str, *, allowed: list[Path], state_dir: Path, reserved: list[Path]
+) -> None:
+    """Refuse a local datastore root outside ``allowed``, over ``state_dir`` or overlapping a
+    ``reserved`` directory (the default datastore's root); ``InvalidDatastore`` says which.
+
+    Why: whatever a local datastore's root holds, a ``read`` token lists and reads and a
+    ``submit`` token writes through the API. Rooted at ``/etc`` or at the state directory (the
+    workspace config holds the admin token) that is a way around every scope; rooted inside
+    the default datastore it is a way around the digest checks of its blobs. Symlinks and
+    ``..`` are resolved first, so neither can point the check elsewhere than the I/O.
+    """
+    real = Path(os.path.realpath(root))
+    shown = ", ".join(str(a) for a in allowed)
+    field = f"invalid local datastore config: field 'root': {root!r}"
+    state = Path(os.path.realpath(state_dir))
+    if state.is_relative_to(real):
+        raise InvalidDatastore(
+            f"{field} is the state directory {state_dir} or contains it (the workspace config, "
+            f"tokens and database live there); pick a directory under {shown}"
+        )
+    for other in reserved:
+        used = Path(os.path.realpath(other))
+        if real.is_relative_to(used) or used.is_relative_to(real):
+            raise InvalidDatastore(
+                f"{field} overlaps the default datastore's root {other}, whose blobs and "
+                f"environments are content-addressed; pick another directory under {shown}"
+            )
+    if not any(real.is_relative_to(os.path.realpath(a)) for a in allowed):
+        resolved = "" if str(real) == root else f" (resolved: {real})"
+        raise InvalidDatastore(
+            f"{field}{resolved} is outside the directories local datastores may use ({shown}); "
+            "pick a directory under one of them, or have the operator add one to "
+            "HEADRACE_DATASTORE_ROOTS"
+        )
 
 
 class DatastoreRecord(BaseModel):
