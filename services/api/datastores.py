@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.api import store
 from services.api.auth import authorize
 from services.api.errors import ApiError, Conflict, NotFound
+from services.api.guard import GuardedRoute
 from services.api.handlers import ApiContext, context_of
 from services.runtime.storage import (
     DatastoreError,
@@ -41,7 +42,7 @@ from services.runtime.storage import (
 
 __all__ = ["InvalidConfig", "datastore_view", "router"]
 
-router = APIRouter(prefix="/api/v1", dependencies=[Security(authorize)])
+router = APIRouter(prefix="/api/v1", dependencies=[Security(authorize)], route_class=GuardedRoute)
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 

@@ -32,6 +32,7 @@ from contracts.spec import (
 from services.api import store
 from services.api.auth import authorize
 from services.api.errors import ApiError, Conflict, Forbidden, Invalid, NotFound
+from services.api.guard import GuardedRoute
 from services.api.settings import ApiSettings
 from services.runtime import catalog
 from services.runtime.env_artifacts import EnvironmentArtifacts
@@ -54,7 +55,7 @@ __all__ = [
     "start_resolved",
 ]
 
-router = APIRouter(prefix="/api/v1", dependencies=[Security(authorize)])
+router = APIRouter(prefix="/api/v1", dependencies=[Security(authorize)], route_class=GuardedRoute)
 
 
 class SubmitRequest(BaseModel):
@@ -153,14 +154,10 @@ def _key(path: str) -> str:
         raise ApiError(str(exc)) from exc
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    size = int(request.headers.get("content-length") or 0)
-    if size > limit:
-        raise ApiError(f"upload of {size} bytes exceeds the limit of {limit} bytes")
-    body = await request.body()
-    if len(body) > limit:
-        raise ApiError(f"upload exceeds the limit of {limit} bytes")
-    return body
+async def _read_body(request: Request) -> bytes:
+    """The raw upload, already bounded by ``max_upload_bytes`` while it streamed (the route
+    class, ``guard.GuardedRoute``, refuses a larger one with 413 before it is buffered)."""
+    return await request.body()
 
 
 # -- workspace ---------------------------------------------------------------------------
@@ -186,7 +183,7 @@ async def put_object(
         raise Conflict(
             f"{key!r} already exists on datastore {name!r}; pass overwrite=True to replace it"
         )
-    body = await _read_body(request, ctx.settings.max_upload_bytes)
+    body = await _read_body(request)
     await ds.put(key, body)
     return {"datastore": name, "path": key, "size": len(body)}
 
@@ -262,7 +259,7 @@ async def put_blob(digest: str, request: Request) -> dict[str, Any]:
     ctx = context_of(request)
     if not _valid_digest(digest):
         raise ApiError(f"{digest!r} is not a digest of the form sha256:<64 hex digits>")
-    body = await _read_body(request, ctx.settings.max_upload_bytes)
+    body = await _read_body(request)
     actual = digest_bytes(body)
     if actual != digest:
         raise ApiError(f"the uploaded bytes hash to {actual}, not {digest}; upload again")

@@ -18,6 +18,9 @@ class ApiSettings(RuntimeSettings):
     api_port: int = 8765
     #: largest single upload (snapshot blob or datastore object) accepted
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    #: largest JSON request body accepted (a run request, a snapshot delta, a registration);
+    #: bounded while it streams, after the token check
+    max_json_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     #: directories under which local datastores may be registered (``HEADRACE_DATASTORE_ROOTS``
     #: as a JSON list); empty means the state directory's ``datastores/``
     datastore_roots: list[Path] = Field(default_factory=list)

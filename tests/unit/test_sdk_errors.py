@@ -85,6 +85,7 @@ def test_upload_target_path_must_stay_inside_the_datastore(
 
     store = Datastore._from_info(_workspace(record), {"name": "d", "kind": "local"})
     (tmp_path / "f.txt").write_text("x")
+
     def upload() -> None:
         if method == "upload":
             store.upload(tmp_path, target_path=target, show_progress=False)
