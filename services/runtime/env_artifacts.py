@@ -7,6 +7,7 @@ builder.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import tarfile
@@ -163,7 +164,9 @@ class EnvironmentArtifacts:
         await store.put(cls.log_key(digest), log if isinstance(log, bytes) else log.read_bytes())
         if containerfile_text is not None:
             await store.put(cls.containerfile_key(digest), containerfile_text.encode())
-        archive_digest, size = digest_file(archive)
+        # Off the event loop: hashing a few hundred MB would stall the builder's consumer
+        # heartbeats long enough to be thrown out of its group.
+        archive_digest, size = await asyncio.to_thread(digest_file, archive)
         info = {"digest": archive_digest, "size": size}
         await store.put(cls.info_key(digest), json.dumps(info).encode())
         await store.put(cls.archive_key(digest), archive)
