@@ -207,6 +207,7 @@ class EnvironmentArtifacts:
                 f"environment {digest}: the downloaded {ARCHIVE_NAME} ({actual}, {size} bytes) "
                 f"does not match the archive the image builder published ({recorded[0]}, "
                 f"{recorded[1]} bytes); it was changed or damaged in the datastore after the "
-                "build and is not used: restore it, or have the operator remove "
-                f"{cls.PREFIX}/{digest_hex(digest)}/ so that it is built again"
+                "build and is not used: have the operator restore it, or remove "
+                f"{cls.PREFIX}/{digest_hex(digest)}/ and the environment's ready record so "
+                "that the image builder builds it again"
             )

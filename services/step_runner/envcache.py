@@ -154,7 +154,8 @@ class EnvironmentCache:
                     f"environment {digest}: datastore {store.name!r} has its archive but no "
                     f"readable {EnvironmentArtifacts.info_key(digest)} (the archive's digest), "
                     "so it cannot be checked and is not used; have the operator remove "
-                    f"{EnvironmentArtifacts.PREFIX}/{hexd}/ so that it is built again"
+                    f"{EnvironmentArtifacts.PREFIX}/{hexd}/ and the environment's ready record "
+                    "so that the image builder builds it again"
                 )
             await asyncio.to_thread(EnvironmentArtifacts.check_archive, digest, archive, recorded)
             tree = work / "tree"
