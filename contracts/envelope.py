@@ -29,6 +29,8 @@ __all__ = [
 ]
 
 _FORMAT = JSONFormat()
+#: The CloudEvents version written by ``encode`` and the only one ``decode`` accepts.
+SPECVERSION = b"1.0"
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def encode(event: Event, *, source: str, event_id: str | None = None) -> Message
         "source": source,
         "type": event.type,
         "time": datetime.now(UTC),
-        "specversion": "1.0",
+        "specversion": SPECVERSION.decode(),
         "datacontenttype": "application/json",
         "partitionkey": event.key,
     }
@@ -90,6 +92,15 @@ def decode(
     model = event_class(type_)
     if model is None:
         raise EnvelopeError(f"unknown event type {type_!r}")
+    specversion = hdrs.get("ce_specversion")
+    if specversion != SPECVERSION:
+        # Why refuse rather than guess: another version may name or encode attributes
+        # differently, and an event read under the wrong rules is worse than one dead-lettered.
+        found = "missing" if specversion is None else repr(specversion.decode("utf-8", "replace"))
+        raise EnvelopeError(
+            f"{type_}: ce_specversion is {found}; headrace reads CloudEvents "
+            f"{SPECVERSION.decode()} only: produce the record with ce_specversion=1.0"
+        )
     if value is None:
         raise EnvelopeError(f"{type_}: empty message value")
     try:

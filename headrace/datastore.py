@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from rich.progress import Progress
 
+from contracts.snapshot import safe_relative_path
 from headrace.errors import ApiError, NotFoundError
 
 if TYPE_CHECKING:
@@ -27,6 +28,26 @@ __all__ = ["Datastore"]
 
 def _join(*parts: str | None) -> str:
     return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+
+def _target(target_path: str | None) -> str:
+    """``target_path`` as a key prefix, or ``ValueError`` when it would leave the datastore.
+
+    Why refuse rather than strip: ``"/etc"`` used to become ``"etc"`` and ``"../x"`` was left
+    to the server, so the caller never learned that the data went somewhere else than asked.
+    A trailing slash is tolerated, as before.
+    """
+    if not target_path:
+        return ""
+    if target_path.startswith(("/", "\\")):
+        raise ValueError(
+            f"target_path {target_path!r} must be a relative path inside the datastore; drop "
+            "the leading '/'"
+        )
+    try:
+        return safe_relative_path(target_path.rstrip("/"))
+    except ValueError as exc:
+        raise ValueError(f"target_path {target_path!r} is not usable: {exc}") from None
 
 
 class Datastore:
@@ -229,6 +250,7 @@ class Datastore:
     ) -> list[str]:
         """Upload files under ``target_path``; each keeps its path relative to
         ``relative_root`` (default: just its name). Returns the keys written."""
+        prefix = _target(target_path)
         paths = [Path(f) for f in files]
         keys = []
         with Progress(disable=not show_progress, transient=True) as progress:
@@ -237,7 +259,7 @@ class Datastore:
             )
             for path in paths:
                 rel = path.relative_to(relative_root).as_posix() if relative_root else path.name
-                key = _join(target_path, rel)
+                key = _join(prefix, rel)
                 try:
                     self._put(key, path.read_bytes(), overwrite)
                 except ApiError as exc:
@@ -260,6 +282,7 @@ class Datastore:
         show_progress: bool = True,
     ) -> list[str]:
         """Upload a directory tree under ``target_path``."""
+        _target(target_path)  # before walking the tree: a bad target fails at once
         root = Path(src_dir)
         files = sorted(p for p in root.rglob("*") if p.is_file())
         return self.upload_files(

@@ -25,7 +25,7 @@ from pathlib import Path
 import pathspec
 from rich.progress import Progress
 
-from contracts.snapshot import ManifestEntry, SnapshotManifest
+from contracts.snapshot import ManifestEntry, SnapshotManifest, digest_file
 from headrace.client import ApiClient
 from headrace.errors import ApiError, SnapshotError
 
@@ -47,8 +47,6 @@ __all__ = [
 IGNORE_FILES = (".headraceignore", ".amlignore", ".gitignore")
 #: names never snapshotted, wherever they are
 ALWAYS_EXCLUDED = frozenset({".git", "__pycache__", ".headrace"})
-
-_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -88,15 +86,8 @@ class SourceSnapshot:
         return None
 
 
-def hash_file(path: Path) -> tuple[str, int]:
-    """``(digest, size)`` of a file, read in chunks so that big files cost no memory."""
-    h = hashlib.sha256()
-    size = 0
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-    return "sha256:" + h.hexdigest(), size
+#: ``(digest, size)`` of a file: the same function the server verifies blobs with.
+hash_file = digest_file
 
 
 class _IgnoreRules:

@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.runtime.tokens import Scope, TokenInfo, verify_token
 
-__all__ = ["authorize", "needed_scope"]
+__all__ = ["authenticate", "authorize", "needed_scope"]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -47,15 +47,34 @@ def needed_scope(method: str, template: str) -> Scope | None:
     return "submit" if (method, template) in SUBMIT_ROUTES else "admin"
 
 
+async def authenticate(request: Request, template: str) -> TokenInfo | None:
+    """Check the request's bearer token against the scope of route ``template``
+    (``TokenRefused`` → 401/403) and remember the result for ``authorize``.
+
+    Called by ``guard.GuardedRoute`` before the body is read, so that nothing of an
+    unauthenticated request is buffered or parsed.
+    """
+    scope = needed_scope(request.method, template)
+    info: TokenInfo | None = None
+    if scope is not None:
+        header = request.headers.get("authorization", "")
+        kind, _, token = header.partition(" ")
+        given = token.strip() if kind.lower() == "bearer" else None
+        info = await verify_token(request.app.state.ctx.pool, given or None, scope)
+    request.state.token = info
+    request.state.authenticated = True
+    return info
+
+
 async def authorize(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Security(_bearer),
 ) -> TokenInfo | None:
-    """Check the bearer token against the route's scope (``TokenRefused`` → 401/403)."""
+    """The token ``authenticate`` accepted for this request; checks it here for a route that
+    is not guarded. Declared on every router, so the OpenAPI document shows the scheme."""
+    if getattr(request.state, "authenticated", False):
+        token: TokenInfo | None = request.state.token
+        return token
     route = request.scope.get("route")
     template = route.path if isinstance(route, APIRoute) else request.url.path
-    scope = needed_scope(request.method, template)
-    if scope is None:
-        return None
-    token = credentials.credentials if credentials is not None else None
-    return await verify_token(request.app.state.ctx.pool, token, scope)
+    return await authenticate(request, template)

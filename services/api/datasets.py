@@ -23,6 +23,7 @@ from contracts.snapshot import safe_relative_path
 from services.api import store
 from services.api.auth import authorize
 from services.api.errors import ApiError, Conflict, NotFound
+from services.api.guard import GuardedRoute
 from services.api.handlers import context_of
 from services.runtime.storage import (
     InvalidKey,
@@ -31,7 +32,7 @@ from services.runtime.storage import (
 
 __all__ = ["MAX_OBJECTS", "router"]
 
-router = APIRouter(prefix="/api/v1", dependencies=[Security(authorize)])
+router = APIRouter(prefix="/api/v1", dependencies=[Security(authorize)], route_class=GuardedRoute)
 
 #: Objects one version may hold: its identity is stored as one JSON document.
 MAX_OBJECTS = 100_000

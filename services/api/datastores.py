@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Security
@@ -23,12 +24,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.api import store
 from services.api.auth import authorize
 from services.api.errors import ApiError, Conflict, NotFound
-from services.api.handlers import context_of
+from services.api.guard import GuardedRoute
+from services.api.handlers import ApiContext, context_of
 from services.runtime.storage import (
     DatastoreError,
     DatastoreRecord,
     InvalidDatastore,
     UnknownDatastore,
+    check_local_root,
+    default_datastore,
     list_datastores,
     load_datastore,
     open_datastore,
@@ -38,7 +42,7 @@ from services.runtime.storage import (
 
 __all__ = ["InvalidConfig", "datastore_view", "router"]
 
-router = APIRouter(prefix="/api/v1", dependencies=[Security(authorize)])
+router = APIRouter(prefix="/api/v1", dependencies=[Security(authorize)], route_class=GuardedRoute)
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
@@ -97,6 +101,19 @@ async def _check_reachable(record: DatastoreRecord) -> None:
         raise ApiError(f"datastore {record.name!r} was not registered: {exc}") from None
 
 
+async def _check_local_root(ctx: ApiContext, root: str) -> None:
+    """A local root only under the allowed roots, and away from the state directory and the
+    default datastore (see ``check_local_root``)."""
+    default = await default_datastore(ctx.pool)
+    reserved = [Path(default.config["root"])] if default.kind == "local" else []
+    check_local_root(
+        root,
+        allowed=ctx.settings.allowed_datastore_roots,
+        state_dir=ctx.settings.home,
+        reserved=reserved,
+    )
+
+
 @router.post("/datastores", status_code=201)
 async def register_datastore(body: DatastoreCreate, request: Request) -> dict[str, Any]:
     """Register a datastore after checking its config and that its store answers."""
@@ -108,6 +125,8 @@ async def register_datastore(body: DatastoreCreate, request: Request) -> dict[st
         )
     try:
         config = validate_config(body.kind, body.config)
+        if body.kind == "local":
+            await _check_local_root(ctx, config["root"])
     except InvalidDatastore as exc:
         raise InvalidConfig(f"datastore {body.name!r}: {exc}") from None
     try:

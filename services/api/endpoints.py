@@ -17,12 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.api import store
 from services.api.auth import authorize
 from services.api.errors import Conflict, NotFound
+from services.api.guard import GuardedRoute
 from services.api.handlers import PublishedRunRequest, context_of, start_resolved
 from services.runtime import catalog
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", dependencies=[Security(authorize)])
+router = APIRouter(prefix="/api/v1", dependencies=[Security(authorize)], route_class=GuardedRoute)
 
 
 class EndpointCreate(BaseModel):

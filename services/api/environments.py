@@ -16,11 +16,12 @@ from contracts.environment import EnvironmentDefinition
 from services.api import store
 from services.api.auth import authorize
 from services.api.errors import Conflict, Invalid, NotFound
+from services.api.guard import GuardedRoute
 from services.api.handlers import context_of
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", dependencies=[Security(authorize)])
+router = APIRouter(prefix="/api/v1", dependencies=[Security(authorize)], route_class=GuardedRoute)
 
 
 class RegisterEnvironment(BaseModel):

@@ -3,6 +3,7 @@
 Hierarchy::
 
     ApiError (PermanentError)          400
+    ├── Forbidden                      403 (the token is fine; the target is not writable)
     ├── NotFound                       404
     ├── Conflict                       409
     └── Invalid                        422 (``problems`` lists every issue)
@@ -12,11 +13,15 @@ from __future__ import annotations
 
 from services.runtime.errors import PermanentError
 
-__all__ = ["ApiError", "Conflict", "Invalid", "NotFound"]
+__all__ = ["ApiError", "Conflict", "Forbidden", "Invalid", "NotFound"]
 
 
 class ApiError(PermanentError):
     status = 400
+
+
+class Forbidden(ApiError):
+    status = 403
 
 
 class NotFound(ApiError):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts import events as ev
 from contracts.snapshot import (
+    BLOB_PREFIX,
     DIGEST_PATTERN,
     ManifestEntry,
     SnapshotManifest,
@@ -32,9 +33,11 @@ from contracts.spec import (
 from contracts.status import RunStatus
 from services.api import store
 from services.api.auth import authorize
-from services.api.errors import ApiError, Conflict, Invalid, NotFound
+from services.api.errors import ApiError, Conflict, Forbidden, Invalid, NotFound
+from services.api.guard import GuardedRoute
 from services.api.settings import ApiSettings
 from services.runtime import catalog
+from services.runtime.env_artifacts import EnvironmentArtifacts
 from services.runtime.outbox import Delivery
 from services.runtime.snapshots import SnapshotError, load_manifest
 from services.runtime.storage import (
@@ -54,7 +57,7 @@ __all__ = [
     "start_resolved",
 ]
 
-router = APIRouter(prefix="/api/v1", dependencies=[Security(authorize)])
+router = APIRouter(prefix="/api/v1", dependencies=[Security(authorize)], route_class=GuardedRoute)
 
 
 class SubmitRequest(BaseModel):
@@ -90,6 +93,8 @@ class ApiContext:
         self._manifests: LRUCache[str, SnapshotManifest] = LRUCache(
             maxsize=settings.manifest_cache_size
         )
+        #: digest -> (key, size, ETag) of the stored blob last found to hash to it
+        self._intact: dict[str, tuple[str, int, str]] = {}
 
     @property
     def pool(self) -> Any:
@@ -112,6 +117,34 @@ class ApiContext:
             self._manifests[digest] = manifest
         return manifest
 
+    async def blob_intact(self, ds: ObjectStore, digest: str) -> bool:
+        """Whether ``ds`` holds a blob of ``digest`` whose bytes hash to it.
+
+        Why hash and not only check existence: a blob changed behind the API's back would
+        otherwise be reported present forever, and every snapshot using it would fail. Each
+        stored version is hashed once: its ETag (for a local datastore inode, mtime and size)
+        changes whenever the object is rewritten, so a remembered identity proves the bytes
+        are the ones already verified.
+        """
+        key = blob_key(digest)
+        found = await ds.identity(key)
+        if len(found) != 1 or found[0][0] != key:
+            return False
+        if self._intact.get(digest) == found[0]:
+            return True
+        actual, _ = await ds.content_digest(key)
+        if actual != digest:
+            self._intact.pop(digest, None)
+            return False
+        if len(self._intact) >= _INTACT_REMEMBERED:
+            self._intact.clear()  # a bound, not an LRU: a miss only costs one more hash
+        self._intact[digest] = found[0]
+        return True
+
+
+#: how many verified blob identities an API process remembers
+_INTACT_REMEMBERED = 200_000
+
 
 def context_of(request: Request) -> ApiContext:
     ctx: ApiContext = request.app.state.ctx
@@ -127,14 +160,10 @@ def _key(path: str) -> str:
         raise ApiError(str(exc)) from exc
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    size = int(request.headers.get("content-length") or 0)
-    if size > limit:
-        raise ApiError(f"upload of {size} bytes exceeds the limit of {limit} bytes")
-    body = await request.body()
-    if len(body) > limit:
-        raise ApiError(f"upload exceeds the limit of {limit} bytes")
-    return body
+async def _read_body(request: Request) -> bytes:
+    """The raw upload, already bounded by ``max_upload_bytes`` while it streamed (the route
+    class, ``guard.GuardedRoute``, refuses a larger one with 413 before it is buffered)."""
+    return await request.body()
 
 
 # -- workspace ---------------------------------------------------------------------------
@@ -154,13 +183,37 @@ async def put_object(
     ctx = context_of(request)
     ds = await ctx.datastore(name)
     key = _key(path)
+    if ds.record.is_default:
+        _refuse_content_addressed(name, key)
     if not overwrite and await ds.exists(key):
         raise Conflict(
             f"{key!r} already exists on datastore {name!r}; pass overwrite=True to replace it"
         )
-    body = await _read_body(request, ctx.settings.max_upload_bytes)
+    body = await _read_body(request)
     await ds.put(key, body)
     return {"datastore": name, "path": key, "size": len(body)}
+
+
+#: Prefixes of the default datastore that hold content-addressed data
+_CONTENT_ADDRESSED = (BLOB_PREFIX, EnvironmentArtifacts.PREFIX)
+
+
+def _refuse_content_addressed(name: str, key: str) -> None:
+    """Refuse a generic write under the default datastore's blob or environment prefix.
+
+    Why: bytes there are trusted by their key (a digest). Written through this route they
+    would bypass the digest check, and a submit token could poison any snapshot or
+    environment, a published pipeline's included.
+    """
+    top = key.split("/", 1)[0]
+    if top in _CONTENT_ADDRESSED:
+        raise Forbidden(
+            f"{key!r} is under {top}/ of the default datastore {name!r}, which holds "
+            "content-addressed data written only through digest-checked routes: snapshot blobs "
+            "with PUT /api/v1/blobs/{digest} (the SDK does this when it snapshots a source "
+            "directory), environment archives by the image builder; put your own data under "
+            "another path"
+        )
 
 
 @router.get("/datastores/{name}/objects")
@@ -188,12 +241,15 @@ async def list_compute(request: Request) -> list[dict[str, Any]]:
 
 @router.post("/blobs/missing")
 async def missing_blobs(body: MissingBlobsRequest, request: Request) -> dict[str, list[str]]:
-    ds = await context_of(request).default_store()
+    """The digests whose blobs the client must upload: never uploaded, or stored with bytes
+    that no longer hash to the digest (so that an upload repairs them)."""
+    ctx = context_of(request)
+    ds = await ctx.default_store()
     missing = []
     for digest in dict.fromkeys(body.digests):
         if not _valid_digest(digest):
             raise ApiError(f"{digest!r} is not a digest of the form sha256:<64 hex digits>")
-        if not await ds.exists(blob_key(digest)):
+        if not await ctx.blob_intact(ds, digest):
             missing.append(digest)
     return {"missing": missing}
 
@@ -209,7 +265,7 @@ async def put_blob(digest: str, request: Request) -> dict[str, Any]:
     ctx = context_of(request)
     if not _valid_digest(digest):
         raise ApiError(f"{digest!r} is not a digest of the form sha256:<64 hex digits>")
-    body = await _read_body(request, ctx.settings.max_upload_bytes)
+    body = await _read_body(request)
     actual = digest_bytes(body)
     if actual != digest:
         raise ApiError(f"the uploaded bytes hash to {actual}, not {digest}; upload again")
@@ -273,10 +329,12 @@ async def put_snapshot_delta(body: SnapshotDelta, request: Request) -> dict[str,
     missing = [
         c.entry.digest
         for c in body.changes
-        if c.entry is not None and not await ds.exists(blob_key(c.entry.digest))
+        if c.entry is not None and not await ctx.blob_intact(ds, c.entry.digest)
     ]
     if missing:
-        raise Invalid([f"blob {d} was never uploaded" for d in missing])
+        raise Invalid(
+            [f"blob {d} was never uploaded (or its stored bytes do not match)" for d in missing]
+        )
     await ds.put(blob_key(manifest.digest), manifest.canonical_bytes())
     return {"digest": manifest.digest, "files": len(manifest.files)}
 

@@ -7,16 +7,20 @@ builder.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import tarfile
 from pathlib import Path
 
-from contracts.snapshot import DIGEST_PATTERN
+from contracts.snapshot import DIGEST_PATTERN, digest_file
 from services.runtime.errors import PermanentError
 from services.runtime.storage import ObjectStore
 
 __all__ = [
+    "ARCHIVE_INFO",
     "ARCHIVE_NAME",
+    "ArchiveMismatch",
     "EnvironmentArtifacts",
     "UnsafeArchive",
     "digest_hex",
@@ -33,9 +37,19 @@ _DIGEST_RE = re.compile(DIGEST_PATTERN)
 #: ``unpack`` detects gzip, so switching for a remote datastore is a change of ``pack`` only.
 ARCHIVE_NAME = "env.tar"
 
+#: The archive's own content digest and size, written by the builder before the archive.
+#: Why a record of its own: an environment's digest names what was *locked* (requirements,
+#: Python, variables, platform), not the archive's bytes, so a runner needs this to check that
+#: what it downloaded is what the builder packed.
+ARCHIVE_INFO = "archive.json"
+
 
 class UnsafeArchive(PermanentError):
     """An environment archive holds a member that would land outside its directory."""
+
+
+class ArchiveMismatch(PermanentError):
+    """A downloaded environment archive is not the one the image builder published."""
 
 
 def digest_hex(digest: str) -> str:
@@ -131,6 +145,10 @@ class EnvironmentArtifacts:
         return cls.key(digest, "Containerfile")
 
     @classmethod
+    def info_key(cls, digest: str) -> str:
+        return cls.key(digest, ARCHIVE_INFO)
+
+    @classmethod
     async def publish(
         cls,
         store: ObjectStore,
@@ -140,13 +158,56 @@ class EnvironmentArtifacts:
         log: Path | bytes,
         containerfile_text: str | None = None,
     ) -> None:
-        """Upload lock, log and Containerfile, then the archive under its final key."""
+        """Upload lock, log, Containerfile and the archive's digest record, then the archive
+        under its final key."""
         await store.put(cls.lock_key(digest), locked.encode())
         await store.put(cls.log_key(digest), log if isinstance(log, bytes) else log.read_bytes())
         if containerfile_text is not None:
             await store.put(cls.containerfile_key(digest), containerfile_text.encode())
+        # Off the event loop: hashing a few hundred MB would stall the builder's consumer
+        # heartbeats long enough to be thrown out of its group.
+        archive_digest, size = await asyncio.to_thread(digest_file, archive)
+        info = {"digest": archive_digest, "size": size}
+        await store.put(cls.info_key(digest), json.dumps(info).encode())
         await store.put(cls.archive_key(digest), archive)
 
     @classmethod
     async def exists(cls, store: ObjectStore, digest: str) -> bool:
-        return await store.exists(cls.archive_key(digest))
+        """Whether a complete, checkable artifact is stored (an archive without its digest
+        record, as older builders wrote, counts as absent so that it is rebuilt)."""
+        return await store.exists(cls.archive_key(digest)) and await store.exists(
+            cls.info_key(digest)
+        )
+
+    @classmethod
+    async def recorded_archive(cls, store: ObjectStore, digest: str) -> tuple[str, int] | None:
+        """``(digest, size)`` of the archive as the builder published it; ``None`` when the
+        record is missing or unreadable (then the archive cannot be checked)."""
+        try:
+            info = json.loads(await store.get(cls.info_key(digest)))
+            recorded, size = info["digest"], info["size"]
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
+        if not isinstance(recorded, str) or not _DIGEST_RE.match(recorded):
+            return None
+        if not isinstance(size, int):
+            return None
+        return recorded, size
+
+    @classmethod
+    def check_archive(cls, digest: str, archive: Path, recorded: tuple[str, int]) -> None:
+        """Raise ``ArchiveMismatch`` unless ``archive`` holds the bytes recorded at publish.
+
+        Called before unpacking: a tar is code (its modules run in every step of the
+        environment), so bytes that are not the builder's must never reach ``unpack``.
+        """
+        actual, size = digest_file(archive)
+        if (actual, size) != recorded:
+            raise ArchiveMismatch(
+                f"environment {digest}: the downloaded {ARCHIVE_NAME} ({actual}, {size} bytes) "
+                f"does not match the archive the image builder published ({recorded[0]}, "
+                f"{recorded[1]} bytes); it was changed or damaged in the datastore after the "
+                "build and is not used: have the operator restore it, or remove "
+                f"{cls.PREFIX}/{digest_hex(digest)}/ and the environment's ready record so "
+                "that the image builder builds it again"
+            )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -36,23 +35,21 @@ async def load_manifest(store: ObjectStore, digest: str) -> SnapshotManifest:
 
 
 async def verify(store: ObjectStore, digest: str) -> SnapshotManifest:
-    """Check that every blob of the snapshot exists and hashes to its digest."""
+    """Check that every blob of the snapshot exists, hashes to its digest and has the size
+    the manifest says (sizes are client claims too: quotas and progress rely on them)."""
     manifest = await load_manifest(store, digest)
     for entry in manifest.files:
         key = blob_key(entry.digest)
         if not await store.exists(key):
             raise SnapshotError(f"{entry.path}: blob {entry.digest} was never uploaded")
-        local = store.local_path(key)
-        if local is not None:
-            h = hashlib.sha256()
-            with local.open("rb") as f:
-                while chunk := f.read(1 << 20):
-                    h.update(chunk)
-            actual = "sha256:" + h.hexdigest()
-        else:
-            actual = digest_bytes(await store.get(key))
+        actual, size = await store.content_digest(key)
         if actual != entry.digest:
             raise SnapshotError(f"{entry.path}: blob content does not match digest {entry.digest}")
+        if size != entry.size:
+            raise SnapshotError(
+                f"{entry.path}: the manifest says {entry.size} bytes but its blob holds {size} "
+                "bytes; snapshot the source directory again with the SDK"
+            )
     return manifest
 
 

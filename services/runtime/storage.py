@@ -12,8 +12,10 @@ and a redacted summary of the cause, so a credential never reaches a log, an eve
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -33,7 +35,7 @@ from obstore.exceptions import (
 from obstore.store import AzureStore, GCSStore, LocalStore, S3Store
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from contracts.snapshot import safe_relative_path
+from contracts.snapshot import digest_file, safe_relative_path
 from services.runtime.errors import PermanentError
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ __all__ = [
     "ObjectStore",
     "S3Config",
     "UnknownDatastore",
+    "check_local_root",
     "default_datastore",
     "list_datastores",
     "load_datastore",
@@ -312,6 +315,43 @@ def validate_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, SecretStr):
             out[name] = value.get_secret_value()
     return out
+
+
+def check_local_root(
+    root: str, *, allowed: list[Path], state_dir: Path, reserved: list[Path]
+) -> None:
+    """Refuse a local datastore root outside ``allowed``, over ``state_dir`` or overlapping a
+    ``reserved`` directory (the default datastore's root); ``InvalidDatastore`` says which.
+
+    Why: whatever a local datastore's root holds, a ``read`` token lists and reads and a
+    ``submit`` token writes through the API. Rooted at ``/etc`` or at the state directory (the
+    workspace config holds the admin token) that is a way around every scope; rooted inside
+    the default datastore it is a way around the digest checks of its blobs. Symlinks and
+    ``..`` are resolved first, so neither can point the check elsewhere than the I/O.
+    """
+    real = Path(os.path.realpath(root))
+    shown = ", ".join(str(a) for a in allowed)
+    field = f"invalid local datastore config: field 'root': {root!r}"
+    state = Path(os.path.realpath(state_dir))
+    if state.is_relative_to(real):
+        raise InvalidDatastore(
+            f"{field} is the state directory {state_dir} or contains it (the workspace config, "
+            f"tokens and database live there); pick a directory under {shown}"
+        )
+    for other in reserved:
+        used = Path(os.path.realpath(other))
+        if real.is_relative_to(used) or used.is_relative_to(real):
+            raise InvalidDatastore(
+                f"{field} overlaps the default datastore's root {other}, whose blobs and "
+                f"environments are content-addressed; pick another directory under {shown}"
+            )
+    if not any(real.is_relative_to(os.path.realpath(a)) for a in allowed):
+        resolved = "" if str(real) == root else f" (resolved: {real})"
+        raise InvalidDatastore(
+            f"{field}{resolved} is outside the directories local datastores may use ({shown}); "
+            "pick a directory under one of them, or have the operator add one to "
+            "HEADRACE_DATASTORE_ROOTS"
+        )
 
 
 class DatastoreRecord(BaseModel):
@@ -622,6 +662,25 @@ class ObjectStore:
         except (BaseError, OSError) as exc:
             self._fail(exc, key, "inspect")
         return [(meta["path"], meta["size"], _etag(meta))]
+
+    async def content_digest(self, key: str) -> tuple[str, int]:
+        """``(digest, size)`` of the object's bytes as stored, read in chunks.
+
+        Why: a content-addressed key is only a claim about its bytes; whoever relies on it
+        (blob existence checks, snapshot verification) checks the claim with this.
+        """
+        local = self.local_path(self._key(key))
+        if local is not None:
+            try:
+                return await asyncio.to_thread(digest_file, local)
+            except OSError as exc:
+                self._fail(exc, key, "read")
+        h = hashlib.sha256()
+        size = 0
+        async for chunk in self._stream(key, "read"):
+            h.update(chunk)
+            size += len(chunk)
+        return "sha256:" + h.hexdigest(), size
 
     async def _stream(self, key: str, op: str) -> AsyncIterator[bytes]:
         """The object's bytes in chunks of ``STREAM_CHUNK``, errors mapped."""

@@ -138,6 +138,9 @@ class EnvironmentCache:
         work.mkdir(parents=True)
         try:
             archive = work / "env.tar"
+            # Read before the download: the builder writes the record before the archive, so
+            # a record read first belongs to an archive at least as complete as the one fetched.
+            recorded = await EnvironmentArtifacts.recorded_archive(store, digest)
             try:
                 await store.download(key, archive)
             except FileNotFoundError as exc:
@@ -146,6 +149,15 @@ class EnvironmentCache:
                     f"{key}; build the environment before running steps in it"
                 ) from exc
             self.downloads += 1
+            if recorded is None:
+                raise EnvironmentUnavailable(
+                    f"environment {digest}: datastore {store.name!r} has its archive but no "
+                    f"readable {EnvironmentArtifacts.info_key(digest)} (the archive's digest), "
+                    "so it cannot be checked and is not used; have the operator remove "
+                    f"{EnvironmentArtifacts.PREFIX}/{hexd}/ and the environment's ready record "
+                    "so that the image builder builds it again"
+                )
+            await asyncio.to_thread(EnvironmentArtifacts.check_archive, digest, archive, recorded)
             tree = work / "tree"
             size = await asyncio.to_thread(unpack, archive, tree)
             archive.unlink()

@@ -27,7 +27,7 @@ KINDS = ["local", "s3"]
 async def _datastore(stack: Stack, kind: str, request: pytest.FixtureRequest, tmp: Path) -> str:
     """A datastore of ``kind`` registered on the stack; returns its name."""
     if kind == "local":
-        config: dict[str, Any] = {"root": str(tmp / "ds")}
+        config: dict[str, Any] = {"root": str(stack.settings.home / "datastores" / "ds")}
     else:
         s3: SeaweedServer = request.getfixturevalue("seaweedfs")
         config = dict(s3.datastore_config(f"dsets-{uuid.uuid4().hex[:10]}"))

@@ -44,6 +44,12 @@ async def _register(stack: Stack, name: str, kind: str, config: dict[str, Any], 
     )
 
 
+def _local(stack: Stack, name: str) -> Path:
+    """A root where local datastores may be registered (under the state directory's
+    ``datastores/``, the default allowed root)."""
+    return stack.settings.home / "datastores" / name
+
+
 def _no_secret(response: httpx.Response, secrets: list[str]) -> None:
     for secret in secrets:
         assert secret not in response.text
@@ -92,7 +98,7 @@ async def test_register_remote_kinds_and_views_hide_secrets(
 
 async def test_register_local_kind_needs_an_absolute_root(stack: Stack, tmp_path: Path) -> None:
     """A local datastore's root is created by the server; a relative root is a 422 naming 'root'."""
-    root = tmp_path / "local-store"
+    root = _local(stack, "local-store")
     r = await _register(stack, "mylocal", "local", {"root": str(root)})
     assert r.status_code == 201, r.text
     assert r.json()["config"] == {"root": str(root)}
@@ -174,7 +180,7 @@ async def test_invalid_config_names_the_field(
 async def test_bad_name_names_the_field(stack: Stack, tmp_path: Path) -> None:
     """Names with a space, a path, nothing or a leading dash are a 422 naming field 'name'."""
     for bad in ("my store", "../x", "", "-x"):
-        r = await _register(stack, bad, "local", {"root": str(tmp_path)})
+        r = await _register(stack, bad, "local", {"root": str(_local(stack, "any"))})
         assert r.status_code == 422, r.text
         assert "field 'name'" in r.json()["detail"]
 
@@ -203,24 +209,29 @@ async def test_gcs_config_is_validated_then_probed(stack: Stack) -> None:
 async def test_duplicate_name_is_409(stack: Stack, tmp_path: Path) -> None:
     """A taken name is a 409 saying to pick another; overwrite replaces it, but not the default."""
     assert (
-        await _register(stack, "dup", "local", {"root": str(tmp_path / "a")})
+        await _register(stack, "dup", "local", {"root": str(_local(stack, "a"))})
     ).status_code == 201
-    again = await _register(stack, "dup", "local", {"root": str(tmp_path / "b")})
+    again = await _register(stack, "dup", "local", {"root": str(_local(stack, "b"))})
     assert again.status_code == 409
     assert "pick another name" in again.json()["detail"]
     default = await _register(
-        stack, "workspaceblobstore", "local", {"root": str(tmp_path / "c")}, overwrite=True
+        stack, "workspaceblobstore", "local", {"root": str(_local(stack, "c"))}, overwrite=True
     )
     assert default.status_code == 409
-    replaced = await _register(stack, "dup", "local", {"root": str(tmp_path / "b")}, overwrite=True)
+    replaced = await _register(
+        stack, "dup", "local", {"root": str(_local(stack, "b"))}, overwrite=True
+    )
     assert replaced.status_code == 201
-    assert replaced.json()["config"]["root"] == str(tmp_path / "b")
+    assert replaced.json()["config"]["root"] == str(_local(stack, "b"))
 
 
 async def test_concurrent_registrations_of_one_name_one_wins(stack: Stack, tmp_path: Path) -> None:
     """Four concurrent registrations of one name: one 201, three 409."""
     results = await asyncio.gather(
-        *(_register(stack, "race", "local", {"root": str(tmp_path / f"r{i}")}) for i in range(4))
+        *(
+            _register(stack, "race", "local", {"root": str(_local(stack, f"r{i}"))})
+            for i in range(4)
+        )
     )
     assert sorted(r.status_code for r in results) == [201, 409, 409, 409]
 
@@ -257,7 +268,7 @@ async def test_objects_round_trip_on_remote_kinds(
 async def test_set_default(stack: Stack, tmp_path: Path) -> None:
     """Setting a default moves is_default to it and the workspace names it; unknown is a 404."""
     assert (
-        await _register(stack, "second", "local", {"root": str(tmp_path / "s")})
+        await _register(stack, "second", "local", {"root": str(_local(stack, "s"))})
     ).status_code == 201
     r = await stack.client.post(f"{DS}/second/default")
     assert r.status_code == 200, r.text
@@ -269,7 +280,7 @@ async def test_set_default(stack: Stack, tmp_path: Path) -> None:
     # Back, so the stack's teardown finds its default where it left it.
     assert (await stack.client.post(f"{DS}/workspaceblobstore/default")).status_code == 200
     third = await _register(
-        stack, "third", "local", {"root": str(tmp_path / "t")}, set_default=True
+        stack, "third", "local", {"root": str(_local(stack, "t"))}, set_default=True
     )
     assert third.json()["is_default"] is True
 
@@ -286,7 +297,7 @@ async def test_registration_needs_admin(stack: Stack, tmp_path: Path) -> None:
     finally:
         await conn.close()
     headers = {"Authorization": f"Bearer {token}"}
-    body = {"name": "x", "kind": "local", "config": {"root": str(tmp_path)}}
+    body = {"name": "x", "kind": "local", "config": {"root": str(_local(stack, "any"))}}
     r = await stack.client.post(DS, json=body, headers=headers)
     assert r.status_code == 403
     r = await stack.client.post(f"{DS}/workspaceblobstore/default", headers=headers)
@@ -386,7 +397,7 @@ async def test_sdk_register_upload_download_on_remote_kinds(
         assert ws.get_default_datastore().name == store.name
         Datastore.get(ws, "workspaceblobstore").set_as_default()
         with pytest.raises(ApiError, match="pick another name"):
-            Datastore.register_local(ws, store.name, str(tmp_path / "x"))
+            Datastore.register_local(ws, store.name, str(_local(stack, "x")))
 
     await asyncio.to_thread(use_sdk)
 
@@ -399,10 +410,10 @@ async def test_sdk_register_local(stack: Stack, tmp_path: Path) -> None:
     ws = sdk_workspace(stack)
 
     def use_sdk() -> None:
-        store = Datastore.register_local(ws, "sdk-local", tmp_path / "root")
-        assert store.config == {"root": str(tmp_path / "root")}
+        store = Datastore.register_local(ws, "sdk-local", _local(stack, "root"))
+        assert store.config == {"root": str(_local(stack, "root"))}
         store.upload_files([__file__], target_path="code", show_progress=False)
-        assert (tmp_path / "root" / "code" / Path(__file__).name).is_file()
+        assert (_local(stack, "root") / "code" / Path(__file__).name).is_file()
         with pytest.raises(ApiError, match="absolute"):
             Datastore.register_local(ws, "sdk-rel", "relative")
 

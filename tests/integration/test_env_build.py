@@ -35,6 +35,7 @@ from services.image_builder.build import (
     pack,
     unpack,
 )
+from services.runtime.env_artifacts import ARCHIVE_INFO, ArchiveMismatch
 from services.runtime.storage import DatastoreRecord, ObjectStore, open_datastore
 from services.step_runner.envcache import EnvironmentCache, EnvironmentUnavailable
 
@@ -238,7 +239,7 @@ async def test_publish_writes_the_archive_last_and_exists_checks_it(tmp_path: Pa
     archive = tmp_path / "a.tar"
     archive.write_bytes(b"tar")
     await EnvironmentArtifacts.publish(store, digest, archive, "six==1\n", b"log", "FROM x\n")
-    assert order == ["requirements.lock", "build.log", "Containerfile", ARCHIVE_NAME]
+    assert order == ["requirements.lock", "build.log", "Containerfile", ARCHIVE_INFO, ARCHIVE_NAME]
     assert await EnvironmentArtifacts.exists(store, digest)
     assert EnvironmentArtifacts.archive_key(digest) == (
         f"environments/{digest_hex(digest)}/{ARCHIVE_NAME}"
@@ -279,6 +280,41 @@ async def test_cache_missing_artifact_names_the_digest(tmp_path: Path) -> None:
         await cache.ensure(digest, store)
     assert not (tmp_path / "cache" / digest_hex(digest)).exists()
     assert not list((tmp_path / "cache" / ".tmp").iterdir())
+
+
+async def test_cache_refuses_an_archive_changed_after_publishing(tmp_path: Path) -> None:
+    """An archive whose bytes differ from the digest recorded when it was published (here a
+    valid tar with other content) is refused before unpacking: nothing lands in the cache."""
+    store = CountingStore(tmp_path / "store")
+    digest = await _publish_fake(store, tmp_path, "good", 100)
+    evil = tmp_path / "tree-evil"
+    evil.mkdir()
+    (evil / "good.py").write_text("import os; os.system('echo owned')\n")
+    pack(evil, tmp_path / "evil.tar")
+    assert store.local_root is not None
+    archive = store.local_root / EnvironmentArtifacts.archive_key(digest)
+    archive.write_bytes((tmp_path / "evil.tar").read_bytes())
+    cache = EnvironmentCache(tmp_path / "cache", budget_bytes=10**9)
+    with pytest.raises(ArchiveMismatch, match=digest) as info:
+        await cache.ensure(digest, store)
+    assert "does not match" in str(info.value)
+    assert not cache.path(digest).exists()
+    assert cache.entries() == []
+    assert not list((tmp_path / "cache" / ".tmp").iterdir())
+
+
+async def test_cache_refuses_an_archive_without_a_recorded_digest(tmp_path: Path) -> None:
+    """An archive with no digest record (deleted, or never written) cannot be checked, so it
+    is not unpacked; the error names the missing record."""
+    store = CountingStore(tmp_path / "store")
+    digest = await _publish_fake(store, tmp_path, "bare", 100)
+    assert store.local_root is not None
+    (store.local_root / EnvironmentArtifacts.key(digest, ARCHIVE_INFO)).unlink()
+    assert not await EnvironmentArtifacts.exists(store, digest)  # the builder would rebuild
+    cache = EnvironmentCache(tmp_path / "cache", budget_bytes=10**9)
+    with pytest.raises(EnvironmentUnavailable, match=ARCHIVE_INFO):
+        await cache.ensure(digest, store)
+    assert not cache.path(digest).exists()
 
 
 async def test_cache_evicts_lru_but_never_what_is_in_use(tmp_path: Path) -> None:

@@ -229,7 +229,8 @@ async def test_bad_pipelines_rejected_at_submit_leave_no_run(stack: Stack) -> No
 
 
 async def test_malformed_events_are_dead_lettered_and_consumer_goes_on(stack: Stack) -> None:
-    """Garbage on the run-request topic goes to the dead-letter topic; later runs still work."""
+    """Garbage on the run-request topic (a wrong CloudEvents version included) goes to the
+    dead-letter topic; later runs still work."""
     topics = Topics(stack.settings.topic_prefix)
     boot = stack.settings.kafka_bootstrap
     await produce_raw(boot, topics.run_requests, b"\x00garbage", [])
@@ -252,14 +253,29 @@ async def test_malformed_events_are_dead_lettered_and_consumer_goes_on(stack: St
         ],
     )
 
+    # Valid data, but a CloudEvents version headrace does not read.
+    await produce_raw(
+        boot,
+        topics.results,
+        b'{"run_id": "x", "digest": "d", "files": 1, "bytes": 1}',
+        [
+            ("ce_id", b"3"),
+            ("ce_type", b"headrace.snapshot.ready.v1"),
+            ("ce_specversion", b"0.3"),
+            ("ce_source", b"/t"),
+            ("content-type", b"application/json"),
+        ],
+    )
+
     async def dead() -> list[dict[str, bytes]]:
         return [h for _, _, h in await read_all(boot, topics.deadletter)]
 
-    await eventually(lambda: _count_at_least(dead, 3))
+    await eventually(lambda: _count_at_least(dead, 4))
     reasons = sorted(h["x-headrace-dlq-reason"].decode() for h in await dead())
     assert any("not a CloudEvent" in r for r in reasons)
     assert any("unknown event type 'headrace.run.requested.v7'" in r for r in reasons)
     assert any("does not match the schema" in r for r in reasons)
+    assert any("ce_specversion is '0.3'" in r for r in reasons)
     snap = await stack.upload_snapshot({"write.py": WRITE, "append.py": APPEND})
     rid = (await stack.submit(chain(snap, 1))).json()["run_id"]
     assert (await stack.wait_run(rid))["status"] == "Completed"

@@ -109,3 +109,30 @@ def test_manifest_rejects_paths_escaping_the_tree(path: str) -> None:
 
     with pytest.raises(ValueError, match="path"):
         ManifestEntry(path=path, digest="sha256:" + "0" * 64, size=1)
+
+
+def _valid_headers(specversion: bytes | None) -> list[tuple[str, bytes]]:
+    msg = encode(ev.RunCompleted(run_id="r", experiment="e"), source="/test")
+    headers = [(k, v) for k, v in msg.headers if k != "ce_specversion"]
+    return headers if specversion is None else [*headers, ("ce_specversion", specversion)]
+
+
+@pytest.mark.parametrize("specversion", [None, b"0.3", b"2.0", b""])
+def test_decode_requires_cloudevents_specversion_1_0(specversion: bytes | None) -> None:
+    """A record whose ce_specversion is missing or not "1.0" is an envelope error (so it is
+    dead-lettered with a reason) rather than an event decoded under rules it did not use."""
+    msg = encode(ev.RunCompleted(run_id="r", experiment="e"), source="/test")
+    with pytest.raises(EnvelopeError) as info:
+        decode(msg.key, msg.value, _valid_headers(specversion))
+    assert "ce_specversion" in info.value.reason
+    assert "1.0" in info.value.reason
+
+
+@pytest.mark.parametrize("path", ["a\x00b.py", "line\nbreak.py", "tab\tname", "del\x7f", "c1\x85"])
+def test_manifest_rejects_control_characters_in_paths(path: str) -> None:
+    """Control characters (NUL included) in a path are refused with a message naming them:
+    object stores cannot parse such keys and PostgreSQL cannot store NUL."""
+    from contracts.snapshot import ManifestEntry
+
+    with pytest.raises(ValueError, match="control character"):
+        ManifestEntry(path=path, digest="sha256:" + "0" * 64, size=1)

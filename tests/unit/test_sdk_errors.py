@@ -70,3 +70,61 @@ def test_oversize_request_is_refused_before_sending() -> None:
     with pytest.raises(RequestTooLargeError, match=f"{MAX_EVENT_BYTES:,} bytes"):
         check_request_size("RunRequested", body)
     check_request_size("RunRequested", {"pipeline": {"steps": []}, "parameters": {"a": 1}})
+
+
+@pytest.mark.parametrize(
+    ("target", "says"),
+    [
+        ("/etc", "relative"),
+        ("../up", "'..'"),
+        ("a/../../b", "'..'"),
+        ("data\\x", "backslashes"),
+        ("bad\x00name", "control character"),
+    ],
+)
+@pytest.mark.parametrize("method", ["upload_files", "upload"])
+def test_upload_target_path_must_stay_inside_the_datastore(
+    tmp_path: Path, target: str, says: str, method: str
+) -> None:
+    """An absolute target_path, one with '..', a backslash or a control character is refused
+    by the SDK with a ValueError naming target_path, before anything is sent."""
+    from headrace.datastore import Datastore
+
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(201, json={})
+
+    store = Datastore._from_info(_workspace(record), {"name": "d", "kind": "local"})
+    (tmp_path / "f.txt").write_text("x")
+
+    def upload() -> None:
+        if method == "upload":
+            store.upload(tmp_path, target_path=target, show_progress=False)
+        else:
+            store.upload_files([tmp_path / "f.txt"], target_path=target, show_progress=False)
+
+    with pytest.raises(ValueError, match="target_path") as info:
+        upload()
+    assert says in str(info.value)
+    assert sent == []
+
+
+def test_upload_with_a_plain_target_path_still_works(tmp_path: Path) -> None:
+    """A relative target_path (a trailing slash tolerated as before) is used as the
+    key prefix."""
+    from headrace.datastore import Datastore
+
+    keys: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        keys.append(request.url.path)
+        return httpx.Response(201, json={})
+
+    store = Datastore._from_info(_workspace(record), {"name": "d", "kind": "local"})
+    (tmp_path / "f.txt").write_text("x")
+    assert store.upload_files(
+        [tmp_path / "f.txt"], target_path="in/data/", show_progress=False
+    ) == ["in/data/f.txt"]
+    assert keys == ["/api/v1/datastores/d/objects/in/data/f.txt"]
