@@ -6,7 +6,7 @@ import pytest
 
 from contracts import events as ev
 from contracts.limits import MAX_EVENT_BYTES
-from contracts.spec import LiteralArg, OutputArg, PipelineDataInput, StepOutput
+from contracts.spec import LiteralArg, OutputArg, PipelineDataInput, PipelineSpec, StepOutput
 from services.api.store import insert_queued_run
 from services.runtime.errors import AlreadyProcessed
 from services.scheduler.errors import ResultRefused
@@ -150,9 +150,11 @@ async def test_cancel_stops_dispatch_and_late_results_are_ignored(
     assert (await harness.steps())["a"] == ("Canceled", 1)
 
 
-async def _queued_run(harness: SchedulerHarness, *, regenerate_outputs: bool) -> None:
+async def _queued_run(
+    harness: SchedulerHarness, *, regenerate_outputs: bool, spec: PipelineSpec | None = None
+) -> None:
     """Record run-1 as the API does, as if accepted a minute ago and never started."""
-    spec = pipeline(step("a"))
+    spec = spec or pipeline(step("a"))
     async with harness.pool.acquire() as conn:
         await insert_queued_run(
             conn,  # type: ignore[arg-type]  # a pool's connection proxy
@@ -198,17 +200,7 @@ async def test_watchdog_fails_a_run_whose_request_cannot_be_sent(
     """A Queued run whose request would be over the event limit (recorded before the limit
     existed, say) is failed with the reason instead of being resent forever."""
     spec = pipeline(step("a", arguments=[LiteralArg(value="x" * (MAX_EVENT_BYTES + 10))]))
-    async with harness.pool.acquire() as conn:
-        await insert_queued_run(
-            conn,  # type: ignore[arg-type]  # a pool's connection proxy
-            "run-1",
-            "exp",
-            spec.model_dump(mode="json"),
-            {},
-            False,
-            {},
-        )
-        await conn.execute("UPDATE runs SET created_at = now() - interval '1 minute'")
+    await _queued_run(harness, regenerate_outputs=False, spec=spec)
     await harness.watchdog.sweep()
     [failed] = harness.new(ev.RunFailed)
     assert "over headrace's limit" in failed.reason

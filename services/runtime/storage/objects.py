@@ -1,29 +1,17 @@
-"""Datastores: named object stores behind one API (obstore).
-
-Every kind (a local directory, S3 or an S3-compatible server, Azure Blob, Google Cloud Storage)
-is opened as an obstore store, and services use only ``ObjectStore``: they never learn which
-kind they talk to. Keys are checked to stay inside their datastore before any I/O, whatever the
-kind, because keys come from clients.
-
-Credentials live in the datastore's ``config`` in PostgreSQL and nowhere else: ``public_config``
-is what may be shown, and every error raised here is built from the datastore's name, the key
-and a redacted summary of the cause, so a credential never reaches a log, an event or a client.
-"""
+"""``ObjectStore``: one API over every kind of datastore (obstore), keys checked first."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
-import json
 import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import asyncpg
 import obstore
@@ -33,41 +21,33 @@ from obstore.exceptions import (
     UnauthenticatedError,
 )
 from obstore.store import AzureStore, GCSStore, LocalStore, S3Store
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import SecretStr
 
 from contracts.snapshot import digest_file, safe_relative_path
-from services.runtime.errors import PermanentError
 
 if TYPE_CHECKING:
     from obstore import ObjectMeta
-
-__all__ = [
-    "AzureBlobConfig",
-    "DatastoreError",
-    "DatastoreKind",
-    "DatastoreRecord",
-    "GCSConfig",
-    "InvalidDatastore",
-    "InvalidKey",
-    "LocalConfig",
-    "ObjectNotFound",
-    "ObjectStore",
-    "S3Config",
-    "UnknownDatastore",
-    "check_local_root",
-    "default_datastore",
-    "list_datastores",
-    "load_datastore",
-    "open_datastore",
-    "open_named",
-    "public_config",
-    "validate_config",
-]
-
-DatastoreKind = Literal["local", "s3", "azure_blob", "gcs"]
-
-#: What ``public_config`` shows instead of a credential.
-REDACTED = "***"
+from services.runtime.storage.config import (
+    REDACTED,
+    SECRET_FIELDS,
+    AzureBlobConfig,
+    DatastoreKind,
+    GCSConfig,
+    LocalConfig,
+    S3Config,
+    _Config,
+    _model,
+)
+from services.runtime.storage.errors import (
+    DatastoreError,
+    InvalidDatastore,
+    InvalidKey,
+    ObjectNotFound,
+)
+from services.runtime.storage.records import (
+    DatastoreRecord,
+    load_datastore,
+)
 
 #: Chunk size of streaming reads: big enough for throughput, small enough that a download of
 #: any size holds only a few of them in memory.
@@ -85,325 +65,6 @@ _RETRY: dict[str, Any] = {
     },
 }
 _CONNECT_TIMEOUT = "10s"
-
-
-class UnknownDatastore(PermanentError):
-    """No datastore has this name."""
-
-
-class InvalidDatastore(PermanentError):
-    """A datastore's kind or config is not usable; the message names the field to fix."""
-
-
-class DatastoreError(PermanentError):
-    """An object-store operation failed (missing object, refused credentials, unreachable
-    endpoint). The message names the datastore and the key and never holds a credential."""
-
-
-class ObjectNotFound(DatastoreError, FileNotFoundError):
-    """The object does not exist. Also a ``FileNotFoundError``, so callers written against the
-    local kind (``except FileNotFoundError``) keep working for every kind."""
-
-
-class InvalidKey(DatastoreError, ValueError):
-    """The key escapes the datastore's root. Also a ``ValueError``, as ``safe_relative_path``
-    raised before, so existing callers that map ``ValueError`` to a client error still do."""
-
-
-# --------------------------------------------------------------------------- configs
-
-
-class _Config(BaseModel):
-    """Common rules: unknown fields are refused (a typo such as ``secret_key`` must not silently
-    fall back to anonymous access) and values are stripped of surrounding blanks."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
-
-
-def _check_endpoint(value: str | None) -> str | None:
-    """An endpoint is a plain http(s) URL: credentials in it would be echoed in every error."""
-    if value is None:
-        return None
-    if not re.match(r"^https?://[^/?#@\s]+(/[^?#@\s]*)?$", value):
-        raise ValueError(
-            "must be an http:// or https:// URL without user info, query or fragment "
-            "(put credentials in their own fields)"
-        )
-    return value.rstrip("/")
-
-
-class LocalConfig(_Config):
-    """A directory on the server's filesystem."""
-
-    root: str = Field(min_length=1)
-
-
-class S3Config(_Config):
-    """An S3 bucket on AWS or on an S3-compatible server (SeaweedFS, MinIO, Ceph ...)."""
-
-    bucket: str = Field(min_length=3, max_length=63)
-    endpoint: str | None = None
-    region: str = "us-east-1"
-    access_key_id: str | None = None
-    secret_access_key: SecretStr | None = None
-    session_token: SecretStr | None = None
-    #: Path-style requests (``endpoint/bucket/key``); ``None`` means "path style when an
-    #: endpoint is given", which is what self-hosted servers expect.
-    path_style: bool | None = None
-    prefix: str = ""
-
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint_url(cls, v: str | None) -> str | None:
-        return _check_endpoint(v)
-
-
-class AzureBlobConfig(_Config):
-    """A container of an Azure storage account (or of Azurite)."""
-
-    account_name: str = Field(min_length=1)
-    container: str = Field(min_length=3, max_length=63)
-    account_key: SecretStr | None = None
-    sas_token: SecretStr | None = None
-    #: Blob service URL including the account for emulators, e.g.
-    #: ``http://127.0.0.1:10000/devstoreaccount1``; default is the public Azure endpoint.
-    endpoint: str | None = None
-    #: Azurite on its default address with its well-known account.
-    use_emulator: bool = False
-    prefix: str = ""
-
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint_url(cls, v: str | None) -> str | None:
-        return _check_endpoint(v)
-
-    @field_validator("account_key")
-    @classmethod
-    def _base64(cls, v: SecretStr | None) -> SecretStr | None:
-        if v is not None:
-            try:
-                base64.b64decode(v.get_secret_value(), validate=True)
-            except ValueError:
-                raise ValueError("must be the storage account's base64 access key") from None
-        return v
-
-
-class GCSConfig(_Config):
-    """A Google Cloud Storage bucket."""
-
-    bucket: str = Field(min_length=3, max_length=222)
-    #: The service account's JSON key, inline.
-    service_account_key: SecretStr | None = None
-    #: Or the path of that JSON file on the server.
-    service_account_path: str | None = None
-    #: Emulator or private endpoint; default is the public GCS endpoint.
-    base_url: str | None = None
-    #: Anonymous access (public buckets, emulators).
-    skip_signature: bool = False
-    prefix: str = ""
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url_url(cls, v: str | None) -> str | None:
-        return _check_endpoint(v)
-
-    @field_validator("service_account_key")
-    @classmethod
-    def _json(cls, v: SecretStr | None) -> SecretStr | None:
-        if v is not None:
-            try:
-                json.loads(v.get_secret_value())
-            except ValueError:
-                raise ValueError("must be the service account's JSON key, as text") from None
-        return v
-
-
-_MODELS: dict[str, type[_Config]] = {
-    "local": LocalConfig,
-    "s3": S3Config,
-    "azure_blob": AzureBlobConfig,
-    "gcs": GCSConfig,
-}
-
-#: Config fields that hold credentials, whatever the kind.
-SECRET_FIELDS = frozenset(
-    {"secret_access_key", "session_token", "account_key", "sas_token", "service_account_key"}
-)
-
-_HINTS = {
-    "root": "set it to a directory path on the server",
-    "bucket": "set it to the bucket's name",
-    "container": "set it to the blob container's name",
-    "account_name": "set it to the storage account's name",
-    "endpoint": "give the service URL, e.g. http://127.0.0.1:8333",
-    "base_url": "give the service URL, e.g. http://127.0.0.1:4443",
-    "secret_access_key": "give both access_key_id and secret_access_key, or neither",
-    "access_key_id": "give both access_key_id and secret_access_key, or neither",
-    "service_account_key": "paste the service account's JSON key",
-}
-
-
-def _model(kind: str, config: dict[str, Any]) -> _Config:
-    """The typed config of ``kind``, or ``InvalidDatastore`` naming each bad field (never its
-    value, which may be a secret)."""
-    model = _MODELS.get(kind)
-    if model is None:
-        raise InvalidDatastore(
-            f"field 'kind': unknown datastore kind {kind!r}; use one of {', '.join(_MODELS)}"
-        )
-    try:
-        parsed = model.model_validate(config)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_input=False, include_url=False):
-            field = ".".join(str(p) for p in err["loc"]) or "config"
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                allowed = ", ".join(model.model_fields)
-                msg = f"unknown field; the fields of kind {kind!r} are: {allowed}"
-            elif err["type"] == "missing":
-                msg = "required"
-            hint = _HINTS.get(field.split(".")[0])
-            problems.append(f"field {field!r}: {msg}" + (f" ({hint})" if hint else ""))
-        raise InvalidDatastore(f"invalid {kind} datastore config: " + "; ".join(problems)) from None
-    _check_pairs(kind, parsed)
-    return parsed
-
-
-def _check_pairs(kind: str, cfg: _Config) -> None:
-    """Rules across fields, which pydantic's per-field messages cannot say well."""
-    if isinstance(cfg, S3Config) and (cfg.access_key_id is None) != (cfg.secret_access_key is None):
-        missing = "secret_access_key" if cfg.secret_access_key is None else "access_key_id"
-        raise InvalidDatastore(
-            f"invalid {kind} datastore config: field {missing!r}: required with the other key "
-            "(give both access_key_id and secret_access_key, or neither for the environment's "
-            "credentials)"
-        )
-    if (
-        isinstance(cfg, AzureBlobConfig)
-        and cfg.account_key is not None
-        and cfg.sas_token is not None
-    ):
-        raise InvalidDatastore(
-            f"invalid {kind} datastore config: field 'sas_token': give account_key or "
-            "sas_token, not both"
-        )
-    if isinstance(cfg, GCSConfig) and cfg.service_account_key and cfg.service_account_path:
-        raise InvalidDatastore(
-            f"invalid {kind} datastore config: field 'service_account_path': give "
-            "service_account_key or service_account_path, not both"
-        )
-
-
-def validate_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    """Check a datastore's config at registration time; return it normalised for storage.
-
-    Why at registration: a typo found when the first step reads its input fails a run hours
-    later; found here it fails the registration, with the field to fix. The returned dict keeps
-    the secrets (it is what the ``datastores`` table stores); show ``public_config`` instead.
-    """
-    parsed = _model(kind, config)
-    if isinstance(parsed, LocalConfig) and not Path(parsed.root).is_absolute():
-        # Checked here, at registration, not whenever a store is opened: the root is read by
-        # services on the server, whose working directory a client cannot know.
-        raise InvalidDatastore(
-            f"invalid {kind} datastore config: field 'root': must be an absolute path (it is "
-            "a directory on the API server's machine, not the client's)"
-        )
-    out = parsed.model_dump(exclude_none=True)
-    for name, value in out.items():
-        if isinstance(value, SecretStr):
-            out[name] = value.get_secret_value()
-    return out
-
-
-def check_local_root(
-    root: str, *, allowed: list[Path], state_dir: Path, reserved: list[Path]
-) -> None:
-    """Refuse a local datastore root outside ``allowed``, over ``state_dir`` or overlapping a
-    ``reserved`` directory (the default datastore's root); ``InvalidDatastore`` says which.
-
-    Why: whatever a local datastore's root holds, a ``read`` token lists and reads and a
-    ``submit`` token writes through the API. Rooted at ``/etc`` or at the state directory (the
-    workspace config holds the admin token) that is a way around every scope; rooted inside
-    the default datastore it is a way around the digest checks of its blobs. Symlinks and
-    ``..`` are resolved first, so neither can point the check elsewhere than the I/O.
-    """
-    real = Path(os.path.realpath(root))
-    shown = ", ".join(str(a) for a in allowed)
-    field = f"invalid local datastore config: field 'root': {root!r}"
-    state = Path(os.path.realpath(state_dir))
-    if state.is_relative_to(real):
-        raise InvalidDatastore(
-            f"{field} is the state directory {state_dir} or contains it (the workspace config, "
-            f"tokens and database live there); pick a directory under {shown}"
-        )
-    for other in reserved:
-        used = Path(os.path.realpath(other))
-        if real.is_relative_to(used) or used.is_relative_to(real):
-            raise InvalidDatastore(
-                f"{field} overlaps the default datastore's root {other}, whose blobs and "
-                f"environments are content-addressed; pick another directory under {shown}"
-            )
-    if not any(real.is_relative_to(os.path.realpath(a)) for a in allowed):
-        resolved = "" if str(real) == root else f" (resolved: {real})"
-        raise InvalidDatastore(
-            f"{field}{resolved} is outside the directories local datastores may use ({shown}); "
-            "pick a directory under one of them, or have the operator add one to "
-            "HEADRACE_DATASTORE_ROOTS"
-        )
-
-
-class DatastoreRecord(BaseModel):
-    """A registered datastore as stored in PostgreSQL (credentials never leave the server)."""
-
-    name: str
-    kind: DatastoreKind
-    config: dict[str, Any]
-    is_default: bool = False
-
-
-def public_config(record: DatastoreRecord) -> dict[str, Any]:
-    """The record's config with every credential replaced by ``"***"``: what an API, a log or
-    a CLI may show. Fields that are absent stay absent, so a reader can tell "key set" from
-    "anonymous"."""
-    return {k: (REDACTED if k in SECRET_FIELDS else v) for k, v in record.config.items()}
-
-
-def _record(row: asyncpg.Record) -> DatastoreRecord:
-    config = row["config"]
-    if isinstance(config, str):  # a connection without the jsonb codec
-        config = json.loads(config)
-    return DatastoreRecord(
-        name=row["name"], kind=row["kind"], config=config, is_default=row["is_default"]
-    )
-
-
-async def load_datastore(conn: asyncpg.Pool | asyncpg.Connection, name: str) -> DatastoreRecord:
-    """The datastore called ``name``, or ``UnknownDatastore`` naming the known ones."""
-    row = await conn.fetchrow("SELECT * FROM datastores WHERE name = $1", name)
-    if row is None:
-        known = [r["name"] for r in await conn.fetch("SELECT name FROM datastores ORDER BY name")]
-        raise UnknownDatastore(
-            f"unknown datastore {name!r}; registered datastores: {', '.join(known) or 'none'}"
-        )
-    return _record(row)
-
-
-async def list_datastores(conn: asyncpg.Pool | asyncpg.Connection) -> list[DatastoreRecord]:
-    """Every registered datastore, by name (credentials included: show ``public_config``)."""
-    return [_record(r) for r in await conn.fetch("SELECT * FROM datastores ORDER BY name")]
-
-
-async def default_datastore(conn: asyncpg.Pool | asyncpg.Connection) -> DatastoreRecord:
-    """The workspace's default datastore (registered by the bootstrap)."""
-    row = await conn.fetchrow("SELECT * FROM datastores WHERE is_default")
-    if row is None:
-        raise UnknownDatastore("the workspace has no default datastore; run the bootstrap")
-    return _record(row)
-
-
-# --------------------------------------------------------------------------- stores
 
 
 def _secret(v: SecretStr | None) -> str | None:
