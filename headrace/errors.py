@@ -8,7 +8,12 @@ Hierarchy::
     ├── ApiError                  the API answered with an error (status, message)
     │   ├── NotFoundError         404: unknown run, step, datastore, ...
     │   └── PipelineValidationError   422: the pipeline cannot run; ``problems`` lists why
-    └── SnapshotError             the source directory cannot be snapshotted
+    ├── SnapshotError             the source directory cannot be snapshotted
+    └── NotSupportedError         an Azure ML feature headrace does not provide; the message
+                                  names the feature and what to use instead
+
+The Azure ML exception types ported code catches (``ComputeTargetException`` and the rest of
+``azureml.exceptions``) are in ``headrace.exceptions``, also under ``HeadraceError``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ __all__ = [
     "ConfigError",
     "HeadraceError",
     "NotFoundError",
+    "NotSupportedError",
     "PipelineValidationError",
     "SnapshotError",
 ]
@@ -58,3 +64,16 @@ class PipelineValidationError(ApiError):
 
 class SnapshotError(HeadraceError):
     """A source directory cannot be snapshotted (a link escaping it, a missing script, ...)."""
+
+
+class NotSupportedError(HeadraceError):
+    """An Azure ML v1 feature that headrace does not provide.
+
+    Why a type of its own: ported code should stop at the first call headrace cannot honour,
+    with a message naming the Azure feature and the headrace way to get the same result,
+    rather than fail later on an internal object or silently do something else."""
+
+    def __init__(self, feature: str, alternative: str) -> None:
+        self.feature = feature
+        self.alternative = alternative
+        super().__init__(f"{feature} is not supported by headrace; {alternative}")

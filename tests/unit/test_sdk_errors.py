@@ -45,7 +45,8 @@ def test_display_names_with_spaces_become_valid_step_names(tmp_path: Path) -> No
 
     detail = {"run_id": "r", "status": "Completed", "steps": [{"name": "Hello_World"}]}
     run = PipelineRun(Experiment(_workspace(lambda r: httpx.Response(200, json=detail)), "e"), "r")
-    assert run.find_step_run("Hello World").name == "Hello_World"
+    assert [s.name for s in run.find_step_run("Hello World")] == ["Hello_World"]
+    assert run.find_step_run("nope") == []
 
 
 def test_output_files_cannot_be_written_outside_the_target(tmp_path: Path) -> None:
