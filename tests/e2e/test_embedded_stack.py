@@ -140,6 +140,34 @@ def test_bad_pipelines_fail_at_submit_naming_the_step(workspace: Workspace, tmp_
     assert workspace.client.get("/runs", experiment="e2e-bad") == []
 
 
+def test_new_compute_target_gets_its_own_runners(
+    stack_home: Path, workspace: Workspace, tmp_path: Path
+) -> None:
+    """ComputeTarget.create on the embedded stack starts min_nodes runners for the new
+    target (listed by `headrace status`), and a step sent to it runs on one of them."""
+    from headrace.core.compute import AmlCompute
+
+    config = AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2", min_nodes=2)
+    target = ComputeTarget.create(workspace, "e2e-pool", config)
+    target.wait_for_completion(show_output=False)
+    assert workspace.compute_targets["e2e-pool"].type == "AmlCompute"
+    (tmp_path / "hi.py").write_text("print('hi')\n")
+    step = PythonScriptStep(
+        name="hi", script_name="hi.py", source_directory=tmp_path, compute_target=target
+    )
+    run = Experiment(workspace, "e2e-pool").submit(Pipeline(workspace, [step]), show_progress=False)
+    assert run.wait_for_completion(show_output=False, timeout_seconds=120) == "Completed"
+    assert run.get_details()["steps"][0]["runner_id"].startswith("e2e-pool-runner-")
+    deadline = time.monotonic() + 30
+    while True:
+        status = cli(stack_home, "status").stdout
+        if "step_runner-e2e-pool-2" in status or time.monotonic() > deadline:
+            break
+    assert "step_runner-e2e-pool-1" in status
+    assert "step_runner-e2e-pool-2" in status
+    assert "step_runner-e2e-pool-3" not in status
+
+
 def test_datastore_round_trip_and_download_mode(workspace: Workspace, tmp_path: Path) -> None:
     """Files uploaded with upload_files are read by a step in download mode and downloaded."""
     src = tmp_path / "data"
