@@ -52,9 +52,8 @@ class PipelineStep:
     Why a base: a ``Pipeline`` built from its last step finds the rest by asking each step
     for its upstream steps, whatever kind of step it is."""
 
-    name: str
-
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self._run_after: list[PipelineStep] = []
 
     def run_after(self, step: PipelineStep) -> None:
@@ -135,7 +134,7 @@ class PythonScriptStep(PipelineStep):
         self.hash_paths = hash_paths
         self.timeout_seconds = timeout_seconds
         self.max_retries = max_retries
-        super().__init__()
+        super().__init__(self.name)
         for out in self.outputs:
             if not isinstance(out, PipelineData):
                 raise TypeError(f"step {self.name!r}: outputs must be PipelineData, got {out!r}")
@@ -280,7 +279,7 @@ class DataTransferStep(PipelineStep):
         self.source = source_data_reference
         self.destination = destination_data_reference
         self.allow_reuse = allow_reuse
-        super().__init__()
+        super().__init__(name)
         if isinstance(destination_data_reference, PipelineData):
             destination_data_reference._binding.declared_by.append(self)
 

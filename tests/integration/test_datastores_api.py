@@ -377,12 +377,15 @@ async def test_sdk_register_upload_download_on_remote_kinds(
 
 
 async def test_sdk_register_local(stack: Stack, tmp_path: Path) -> None:
+    """register_local records an absolute root and uploads into it; a relative root is
+    refused; ``Datastore(ws)`` with no name is the default datastore."""
     from headrace import Datastore
     from headrace.errors import ApiError
 
     ws = sdk_workspace(stack)
 
     def use_sdk() -> None:
+        assert Datastore(ws).name == "workspaceblobstore"  # no name: the default
         store = Datastore.register_local(ws, "sdk-local", tmp_path / "root")
         assert store.config == {"root": str(tmp_path / "root")}
         store.upload_files([__file__], target_path="code", show_progress=False)
