@@ -13,6 +13,7 @@ runners; the pool's ``max_nodes`` is the bound an autoscaler would use, not this
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -24,6 +25,7 @@ from typing import Any
 
 import structlog
 
+from contracts.spec import DEFAULT_COMPUTE_TARGET
 from headrace.stack.broker import Broker
 from headrace.stack.layout import Layout
 from headrace.stack.ports import free_port, port_open
@@ -168,14 +170,10 @@ class Supervisor:
             rows = await conn.fetch("SELECT name, config::text AS config FROM compute_targets")
         finally:
             await conn.close()
-        import json
-
         return {r["name"]: json.loads(r["config"]) for r in rows}
 
     def _runner(self, env: dict[str, str], target: str, i: int) -> Child:
         """A step runner of ``target`` (the ``local`` ones keep their historic names)."""
-        from contracts.spec import DEFAULT_COMPUTE_TARGET
-
         name = (
             f"step_runner-{i}" if target == DEFAULT_COMPUTE_TARGET else f"step_runner-{target}-{i}"
         )
@@ -189,8 +187,6 @@ class Supervisor:
 
     def sync_pools(self) -> list[str]:
         """Start the runners registered targets lack; returns the names of those started."""
-        from contracts.spec import DEFAULT_COMPUTE_TARGET
-
         wanted = runners_wanted(asyncio.run(self._registered_targets()), DEFAULT_COMPUTE_TARGET)
         env = service_env(
             self.layout, self.broker.bootstrap, self.database_url, self.options.topic_prefix
@@ -230,8 +226,6 @@ class Supervisor:
         env = service_env(
             self.layout, self.broker.bootstrap, self.database_url, self.options.topic_prefix
         )
-        from contracts.spec import DEFAULT_COMPUTE_TARGET
-
         out = []
         for name in SERVICES:
             if name == "step_runner":

@@ -96,10 +96,9 @@ async def create_compute(body: ComputeCreate, request: Request) -> dict[str, Any
     }
     # The topic first: a target that is listed can be submitted to at once.
     await ensure_topics(ctx.settings, [body.name])
-    if not await store.insert_compute_target(ctx.pool, body.name, body.kind, config):
+    row = await store.insert_compute_target(ctx.pool, body.name, body.kind, config)
+    if row is None:
         raise Conflict(f"compute target {body.name!r} was registered meanwhile; pick another name")
-    row = await store.compute_target(ctx.pool, body.name)
-    assert row is not None
     return _view(row)
 
 

@@ -72,16 +72,16 @@ async def compute_target(
 
 async def insert_compute_target(
     conn: asyncpg.Pool | asyncpg.Connection, name: str, kind: str, config: dict[str, Any]
-) -> bool:
-    """Record a compute target; False when the name is taken."""
-    done = await conn.fetchval(
+) -> dict[str, Any] | None:
+    """Record a compute target and return it; None when the name is taken."""
+    row = await conn.fetchrow(
         "INSERT INTO compute_targets (name, kind, config) VALUES ($1, $2, $3)"
-        " ON CONFLICT (name) DO NOTHING RETURNING true",
+        " ON CONFLICT (name) DO NOTHING RETURNING name, kind, config, created_at",
         name,
         kind,
         config,
     )
-    return bool(done)
+    return dict(row) if row is not None else None
 
 
 async def insert_queued_run(
