@@ -188,6 +188,8 @@ class StepSpec(_Frozen):
     source_digest: str | None = None
     #: how many times a failure of the script itself (non-zero exit, timeout) is retried
     max_retries: int = Field(default=0, ge=0, le=20)
+    #: steps this one starts after although no data flows between them (``run_after``)
+    run_after: list[Name] = Field(default_factory=list)
 
 
 class PipelineSpec(_Frozen):
@@ -214,14 +216,17 @@ class PipelineSpecError(ValueError):
 
 
 def step_dependencies(spec: PipelineSpec) -> dict[str, set[str]]:
-    """Map each step to the steps producing the ``PipelineData`` it consumes."""
+    """Map each step to the steps producing the ``PipelineData`` it consumes and the steps
+    it runs after."""
     producer = {out.name: step.name for step in spec.steps for out in step.outputs}
+    names = {step.name for step in spec.steps}
     return {
         step.name: {
             producer[inp.name]
             for inp in step.inputs
             if isinstance(inp, PipelineDataInput) and inp.name in producer
         }
+        | {after for after in step.run_after if after in names}
         for step in spec.steps
     }
 
@@ -274,7 +279,8 @@ def validate_pipeline(spec: PipelineSpec, *, compute_targets: Iterable[str] | No
 
     Checked: unique step and parameter names, an output produced by one step only, every
     ``PipelineData`` input produced by some step, arguments that name declared inputs,
-    outputs and parameters, no dependency cycle, and (when given) known compute targets.
+    outputs and parameters, ``run_after`` naming steps of the pipeline, no dependency cycle
+    (data and ``run_after`` together), and (when given) known compute targets.
     """
     problems: list[str] = []
     seen: set[str] = set()
@@ -311,6 +317,12 @@ def validate_pipeline(spec: PipelineSpec, *, compute_targets: Iterable[str] | No
             if isinstance(inp, PipelineDataInput) and producers.get(inp.name) == step.name:
                 problems.append(f"step {step.name!r}: consumes its own output {inp.name!r}")
         problems.extend(_check_arguments(step, set(param_names)))
+        for after in step.run_after:
+            if after not in seen:
+                problems.append(
+                    f"step {step.name!r}: runs after {after!r}, which is not a step of the "
+                    "pipeline; add that step to the pipeline's steps"
+                )
 
     for step in spec.steps:
         problems.extend(_check_kind(step))

@@ -31,10 +31,10 @@ __all__ = [
 ]
 
 _WHERE = {
-    "ComputeTarget": "headrace.compute",
+    "ComputeTarget": "headrace.core.compute.compute",
     "DataReference": "headrace.datarefs",
     "Dataset": "headrace.dataset",
-    "Datastore": "headrace.datastore",
+    "Datastore": "headrace.core.datastore",
     "Environment": "headrace.environment",
     "Experiment": "headrace.experiment",
     "HeadraceError": "headrace.errors",
@@ -51,10 +51,10 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
-    from headrace.compute import ComputeTarget
+    from headrace.core.compute.compute import ComputeTarget
+    from headrace.core.datastore import Datastore
     from headrace.datarefs import DataReference, PipelineData
     from headrace.dataset import Dataset
-    from headrace.datastore import Datastore
     from headrace.environment import Environment
     from headrace.errors import HeadraceError
     from headrace.experiment import Experiment, PipelineRun, StepRun

@@ -9,9 +9,29 @@ from typing import TYPE_CHECKING, Literal, Self
 from contracts.spec import DEFAULT_DATASTORE
 
 if TYPE_CHECKING:
-    from headrace.datastore import Datastore
+    from headrace.core.datastore import Datastore
+    from headrace.steps import PipelineStep
 
 __all__ = ["DataReference", "PipelineData"]
+
+
+class _Binding:
+    """Which steps write one ``PipelineData`` and which name it only in their arguments.
+
+    Shared by the object and its ``as_mount()``/``as_download()`` copies, so a step that
+    consumes a copy still finds the producer: a ``Pipeline`` given only its last step pulls in
+    every producer upstream (v1's transitive closure) by following these bindings."""
+
+    def __init__(self) -> None:
+        #: steps that list it in ``outputs=``
+        self.declared_by: list[PipelineStep] = []
+        #: steps that name it only in ``arguments=`` (neither in inputs nor outputs)
+        self.argument_users: list[PipelineStep] = []
+
+    def producers(self) -> list[PipelineStep]:
+        """The steps writing it: those declaring it an output, else (as in Azure ML) those
+        naming it only in their arguments."""
+        return list(self.declared_by or self.argument_users)
 
 
 class _Bindable:
@@ -70,6 +90,7 @@ class PipelineData(_Bindable):
         self.datastore = datastore
         self.output_name = output_name or name
         self.is_directory = is_directory
+        self._binding = _Binding()
 
     @property
     def datastore_name(self) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import quote
 
-from headrace.datastore import Datastore
+from headrace.core.datastore import Datastore
 from headrace.errors import HeadraceError
 from headrace.tables import read_delimited
 

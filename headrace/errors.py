@@ -9,7 +9,12 @@ Hierarchy::
     │   ├── NotFoundError         404: unknown run, step, datastore, ...
     │   ├── PipelineValidationError   422: the pipeline cannot run; ``problems`` lists why
     │   └── RequestTooLargeError  413: the request is over a size limit (also checked locally)
-    └── SnapshotError             the source directory cannot be snapshotted
+    ├── SnapshotError             the source directory cannot be snapshotted
+    └── NotSupportedError         an Azure ML feature headrace does not provide; the message
+                                  names the feature and what to use instead
+
+The Azure ML exception types ported code catches (``ComputeTargetException`` and the rest of
+``azureml.exceptions``) are in ``headrace.exceptions``, also under ``HeadraceError``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ __all__ = [
     "ConfigError",
     "HeadraceError",
     "NotFoundError",
+    "NotSupportedError",
     "PipelineValidationError",
     "RequestTooLargeError",
     "SnapshotError",
@@ -66,3 +72,16 @@ class RequestTooLargeError(ApiError):
 
 class SnapshotError(HeadraceError):
     """A source directory cannot be snapshotted (a link escaping it, a missing script, ...)."""
+
+
+class NotSupportedError(HeadraceError):
+    """An Azure ML v1 feature that headrace does not provide.
+
+    Why a type of its own: ported code should stop at the first call headrace cannot honour,
+    with a message naming the Azure feature and the headrace way to get the same result,
+    rather than fail later on an internal object or silently do something else."""
+
+    def __init__(self, feature: str, alternative: str) -> None:
+        self.feature = feature
+        self.alternative = alternative
+        super().__init__(f"{feature} is not supported by headrace; {alternative}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -25,7 +26,14 @@ if TYPE_CHECKING:
     from headrace.published import PublishedPipeline
     from headrace.workspace import Workspace
 
-__all__ = ["Experiment", "PipelineRun", "PortDataReference", "StepRun", "prepare_pipeline"]
+__all__ = [
+    "Experiment",
+    "PipelineRun",
+    "PortDataReference",
+    "StepRun",
+    "StepRunOutput",
+    "prepare_pipeline",
+]
 
 TERMINAL = ("Completed", "Failed", "Canceled")
 _STYLE = {
@@ -89,28 +97,82 @@ class Experiment:
 
     def submit(
         self,
-        pipeline: Pipeline,
+        config: Pipeline,
+        tags: dict[str, str] | None = None,
+        *,
         pipeline_parameters: dict[str, ParameterValue] | None = None,
         regenerate_outputs: bool = False,
+        continue_on_step_failure: bool | None = None,
         show_progress: bool = True,
     ) -> PipelineRun:
-        """Snapshot each source directory (uploading only new files), then start a run."""
+        """Snapshot each source directory (uploading only new files), then start a run.
+
+        The signature is v1's ``submit(config, tags=None, **kwargs)`` with the pipeline
+        keywords spelled out: ``tags`` label the run (``get_runs(tags=...)`` finds it), and
+        ``continue_on_step_failure`` overrides the pipeline's own setting for this run."""
         spec, properties = prepare_pipeline(
             self.workspace,
-            pipeline,
+            config,
             show_progress=show_progress,
             max_snapshot_bytes=self.max_snapshot_bytes,
         )
+        if continue_on_step_failure is not None:
+            spec = spec.model_copy(update={"continue_on_step_failure": continue_on_step_failure})
         body = {
             "properties": properties,
             "experiment": self.name,
             "pipeline": spec.model_dump(mode="json"),
             "parameters": dict(pipeline_parameters or {}),
             "regenerate_outputs": regenerate_outputs,
+            "tags": {str(k): str(v) for k, v in (tags or {}).items()},
         }
         check_request_size("RunRequested", body)
         created = self.workspace.client.post("/runs", body)
         return PipelineRun(self, created["run_id"])
+
+    def get_runs(
+        self,
+        type: str | None = None,
+        tags: str | dict[str, str] | None = None,
+        properties: str | dict[str, Any] | None = None,
+        include_children: bool = False,
+    ) -> Iterator[PipelineRun | StepRun]:
+        """This experiment's runs, newest first (the latest 1000).
+
+        ``tags``/``properties``: a name the run must have, or names and the values they must
+        have. Every headrace run is a pipeline run (``azureml.PipelineRun``), so another
+        ``type`` matches nothing. ``include_children`` yields each run's step runs after it."""
+        if type is not None and type != PipelineRun.RUN_TYPE:
+            return
+        rows = self.workspace.client.get("/runs", experiment=self.name, limit=1000)
+        for row in rows:
+            if tags is not None and not _matches(row.get("tags") or {}, tags):
+                continue
+            run = PipelineRun(self, row["run_id"])
+            if properties is not None and not _matches(run.properties, properties):
+                continue
+            yield run
+            if include_children:
+                yield from run.get_children()
+
+    @staticmethod
+    def list(workspace: Workspace, experiment_name: str | None = None) -> list[Experiment]:
+        """The experiments that have runs (only ``experiment_name``, when given)."""
+        return [
+            Experiment(workspace, name)
+            for name in workspace.experiments
+            if experiment_name is None or name == experiment_name
+        ]
+
+    def __repr__(self) -> str:
+        return f"Experiment(name={self.name!r})"
+
+
+def _matches(have: dict[str, Any], wanted: str | dict[str, Any]) -> bool:
+    """``wanted`` as v1's tag and property filters read it: a name, or names with values."""
+    if isinstance(wanted, str):
+        return wanted in have
+    return all(k in have and str(have[k]) == str(v) for k, v in wanted.items())
 
 
 class PortDataReference:
@@ -140,6 +202,21 @@ class PortDataReference:
         return str(dest)
 
 
+class StepRunOutput:
+    """One output of a step run, as ``StepRun.get_outputs()`` lists it."""
+
+    def __init__(self, step: StepRun, name: str) -> None:
+        self.step = step
+        self.name = name
+
+    def get_port_data_reference(self) -> PortDataReference:
+        """Where the output's files are (download them with ``.download(path)``)."""
+        return PortDataReference(self.step, self.name)
+
+    def __repr__(self) -> str:
+        return f"StepRunOutput({self.name!r}, step={self.step.name!r})"
+
+
 class StepRun:
     """One step of a pipeline run."""
 
@@ -147,6 +224,16 @@ class StepRun:
         self.run = run
         self.name: str = detail["name"]
         self._detail = detail
+
+    @property
+    def id(self) -> str:
+        """``<run id>/<step name>``: a step run is its pipeline run's step of that name (the
+        API's ``/runs/{run_id}/steps/{step}``)."""
+        return f"{self.run.id}/{self.name}"
+
+    @property
+    def type(self) -> str:
+        return "azureml.StepRun"
 
     def get_details(self) -> dict[str, Any]:
         for s in self.run.get_details()["steps"]:
@@ -178,6 +265,43 @@ class StepRun:
     def get_logs(self) -> dict[str, str]:
         return {"stdout": self.get_stdout(), "stderr": self.get_stderr()}
 
+    def get_job_log(self) -> str:
+        """What the script printed: its stdout, then its stderr.
+
+        Azure ML's job log is the log of the process that ran the script; here that process
+        is the script itself, so its two streams are the whole log. Empty before it ran."""
+        out = []
+        for stream in ("stdout", "stderr"):
+            try:
+                text = self._log(stream)
+            except NotFoundError:
+                continue
+            if text:
+                out.append(text if text.endswith("\n") else text + "\n")
+        return "".join(out)
+
+    def get_outputs(self) -> dict[str, StepRunOutput]:
+        """The step's committed outputs by name (none until it completed)."""
+        return {o["name"]: StepRunOutput(self, o["name"]) for o in self.get_details()["outputs"]}
+
+    def get_output(self, name: str) -> StepRunOutput:
+        """One committed output; ``KeyError`` naming those there are when it is not."""
+        outputs = self.get_outputs()
+        if name not in outputs:
+            raise KeyError(
+                f"step {self.name!r} has no committed output {name!r}; outputs: "
+                f"{', '.join(outputs) or 'none yet'}"
+            )
+        return outputs[name]
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Steps carry no tags of their own in headrace: always empty."""
+        return {}
+
+    def get_tags(self) -> dict[str, str]:
+        return self.tags
+
     def get_metrics(self) -> dict[str, Any]:
         """Metrics by name; a name logged several times maps to the list of its values."""
         rows = self.run.workspace.client.get(
@@ -204,10 +328,33 @@ class StepRun:
 class PipelineRun:
     """A submitted pipeline run."""
 
+    #: Azure ML's ``type`` of a pipeline run
+    RUN_TYPE = "azureml.PipelineRun"
+
     def __init__(self, experiment: Experiment, run_id: str) -> None:
         self.experiment = experiment
         self.workspace = experiment.workspace
         self.id = run_id
+
+    @property
+    def type(self) -> str:
+        return self.RUN_TYPE
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The labels given at submit (``Experiment.submit(..., tags=)``)."""
+        return dict(self.get_details().get("tags") or {})
+
+    def get_tags(self) -> dict[str, str]:
+        return self.tags
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        """Facts recorded with the run, such as the git commit of each source directory."""
+        return dict(self.get_details().get("properties") or {})
+
+    def get_properties(self) -> dict[str, Any]:
+        return self.properties
 
     def get_details(self) -> dict[str, Any]:
         detail: dict[str, Any] = self.workspace.client.get(f"/runs/{self.id}")
@@ -219,22 +366,48 @@ class PipelineRun:
     def get_steps(self) -> list[StepRun]:
         return [StepRun(self, s) for s in self.get_details()["steps"]]
 
-    def find_step_run(self, name: str) -> StepRun:
-        """The step called ``name`` (the name given in the SDK, or its sanitised form)."""
+    def get_children(
+        self,
+        recursive: bool = False,
+        tags: str | dict[str, str] | None = None,
+        properties: str | dict[str, Any] | None = None,
+        type: str | None = None,
+        status: str | None = None,
+    ) -> list[StepRun]:
+        """The run's step runs (a step run has no children, so ``recursive`` adds none).
+
+        Steps carry no tags or properties here, so asking for any matches nothing."""
+        if tags or properties or (type is not None and type != "azureml.StepRun"):
+            return []
+        steps = self.get_steps()
+        return [s for s in steps if status is None or s._detail["status"] == status]
+
+    def find_step_run(self, name: str) -> list[StepRun]:
+        """The step runs called ``name`` (the name given in the SDK, or its sanitised form).
+
+        A list, as in Azure ML, where a name need not be unique; in headrace it is, so the
+        list has one element, or none when the run has no such step."""
         wanted = {name, spec_step_name(name)}
-        for step in self.get_steps():
-            if step.name in wanted:
-                return step
-        raise KeyError(f"run {self.id} has no step {name!r}")
+        return [step for step in self.get_steps() if step.name in wanted]
 
     def publish_pipeline(
-        self, name: str, description: str = "", version: str = ""
+        self,
+        name: str,
+        description: str = "",
+        version: str = "",
+        continue_on_step_failure: bool | None = None,
     ) -> PublishedPipeline:
-        """Publish this run's pipeline (snapshots pinned) behind its own REST endpoint."""
+        """Publish this run's pipeline (snapshots pinned) behind its own REST endpoint;
+        ``continue_on_step_failure``, when given, overrides the run's setting."""
         from headrace.published import PublishedPipeline
 
         return PublishedPipeline.create(
-            self.workspace, name=name, description=description, version=version, run_id=self.id
+            self.workspace,
+            name=name,
+            description=description,
+            version=version,
+            run_id=self.id,
+            continue_on_step_failure=continue_on_step_failure,
         )
 
     def cancel(self, reason: str = "") -> None:

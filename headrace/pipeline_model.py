@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from contracts.spec import ParameterSpec, ParameterValue, PipelineSpec, validate_pipeline
 
 if TYPE_CHECKING:
-    from headrace.steps import DataTransferStep, PythonScriptStep
+    from headrace.steps import DataTransferStep, PipelineStep, PythonScriptStep
     from headrace.workspace import Workspace
 
 __all__ = ["Pipeline", "PipelineParameter"]
@@ -18,6 +18,16 @@ class PipelineParameter:
     """A value chosen at submit time (``pipeline_parameters={...}``), typed by its default."""
 
     def __init__(self, name: str, default_value: ParameterValue) -> None:
+        from headrace.data.datapath import DataPath
+        from headrace.errors import NotSupportedError
+
+        if isinstance(default_value, DataPath):
+            raise NotSupportedError(
+                f"PipelineParameter {name!r} with a DataPath default (choosing an input's "
+                "datastore path per run)",
+                "use a DataReference input for the data, and a str PipelineParameter for "
+                "anything the script should choose per run",
+            )
         if not isinstance(default_value, str | int | float | bool):
             raise TypeError(
                 f"PipelineParameter {name!r}: default_value must be str, int, float or bool"
@@ -44,8 +54,36 @@ def _flatten(steps: Iterable[Any]) -> Iterator[PythonScriptStep | DataTransferSt
             )
 
 
+def with_upstream(steps: list[Any]) -> list[Any]:
+    """``steps`` and every step they need, transitively: producers of the ``PipelineData``
+    they read and the steps they ``run_after``.
+
+    Why: v1 code often builds ``Pipeline(steps=[last_step])`` and relies on the SDK to pull in
+    the rest. The given steps keep their order; each step found this way is placed before
+    the first step that needs it, so the run's step list reads upstream first."""
+    given = {id(s) for s in steps}
+    placed: dict[int, Any] = {}
+    visiting: set[int] = set()
+
+    def visit(step: PipelineStep) -> None:
+        if id(step) in placed or id(step) in visiting:
+            return  # a cycle is reported by validation, by name
+        visiting.add(id(step))
+        for up in step.upstream():
+            if id(up) not in given:
+                visit(up)
+        visiting.discard(id(step))
+        placed[id(step)] = step
+
+    for step in steps:
+        visit(step)
+    return list(placed.values())
+
+
 class Pipeline:
-    """Steps to run together; order does not matter (``PipelineData`` decides it)."""
+    """Steps to run together; order does not matter (``PipelineData`` and ``run_after``
+    decide it). With ``resolve_closure`` (the default, as in v1) the steps upstream of those
+    given are added, so ``Pipeline(ws, steps=[last_step])`` runs the whole chain."""
 
     def __init__(
         self,
@@ -53,9 +91,13 @@ class Pipeline:
         steps: Iterable[Any],
         description: str = "",
         continue_on_step_failure: bool = False,
+        resolve_closure: bool = True,
     ) -> None:
         self.workspace = workspace
-        self.steps = list(_flatten(steps))
+        given = list(_flatten(steps))
+        self.steps: list[PythonScriptStep | DataTransferStep] = (
+            with_upstream(given) if resolve_closure else given
+        )
         self.description = description
         self.continue_on_step_failure = continue_on_step_failure
 
@@ -86,12 +128,25 @@ class Pipeline:
             continue_on_step_failure=self.continue_on_step_failure,
         )
 
-    def publish(self, name: str, description: str = "", version: str = "") -> Any:
-        """Snapshot and publish this pipeline behind its own REST endpoint."""
+    def publish(
+        self,
+        name: str,
+        description: str = "",
+        version: str = "",
+        continue_on_step_failure: bool | None = None,
+    ) -> Any:
+        """Snapshot and publish this pipeline behind its own REST endpoint;
+        ``continue_on_step_failure``, when given, replaces the pipeline's own setting in
+        what is published."""
         from headrace.published import PublishedPipeline
 
         return PublishedPipeline.create(
-            self.workspace, name=name, description=description, version=version, pipeline=self
+            self.workspace,
+            name=name,
+            description=description,
+            version=version,
+            pipeline=self,
+            continue_on_step_failure=continue_on_step_failure,
         )
 
     def validate(self) -> list[str]:

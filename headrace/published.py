@@ -48,6 +48,11 @@ class PublishedPipeline(ApiObject):
         return str(self._info["version"])
 
     @property
+    def continue_on_step_failure(self) -> bool:
+        """Whether independent branches go on after a step failed, in every run of it."""
+        return bool(self._info.get("continue_on_step_failure", False))
+
+    @property
     def endpoint(self) -> str:
         """The URL to POST ``{"ExperimentName": ..., "ParameterAssignments": {...}}`` to."""
         return f"{self.workspace.api_url.rstrip('/')}/api/v1/pipelines/{self.id}/runs"
@@ -62,9 +67,13 @@ class PublishedPipeline(ApiObject):
         version: str = "",
         run_id: str | None = None,
         pipeline: Pipeline | None = None,
+        continue_on_step_failure: bool | None = None,
     ) -> PublishedPipeline:
-        """Publish a run's pipeline (``run_id``) or a pipeline object (snapshotted now)."""
+        """Publish a run's pipeline (``run_id``) or a pipeline object (snapshotted now);
+        ``continue_on_step_failure``, when given, overrides the pipeline's setting."""
         body: dict[str, Any] = {"name": name, "description": description, "version": version}
+        if continue_on_step_failure is not None:
+            body["continue_on_step_failure"] = continue_on_step_failure
         if pipeline is not None:
             from headrace.experiment import prepare_pipeline
 

@@ -23,13 +23,13 @@ from contracts.spec import (
     StepOutput,
     StepSpec,
 )
-from headrace.compute import ComputeTarget
+from headrace.core.compute.compute import ComputeTarget
 from headrace.datarefs import DataReference, PipelineData
 from headrace.dataset import DatasetConsumptionConfig, TabularDataset
 from headrace.environment import Environment, RunConfiguration
 from headrace.pipeline_model import PipelineParameter
 
-__all__ = ["DataTransferStep", "PythonScriptStep", "spec_step_name"]
+__all__ = ["DataTransferStep", "PipelineStep", "PythonScriptStep", "spec_step_name"]
 
 InputLike = DataReference | PipelineData | DatasetConsumptionConfig
 
@@ -46,12 +46,53 @@ def spec_step_name(name: str) -> str:
     return cleaned[:128]
 
 
-class PythonScriptStep:
+class PipelineStep:
+    """What every step has: a name, an explicit order (``run_after``) and the steps upstream.
+
+    Why a base: a ``Pipeline`` built from its last step finds the rest by asking each step
+    for its upstream steps, whatever kind of step it is."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._run_after: list[PipelineStep] = []
+
+    def run_after(self, step: PipelineStep) -> None:
+        """Start this step only after ``step`` completed, with no data between them."""
+        if not isinstance(step, PipelineStep):
+            raise TypeError(f"step {self.name!r}: run_after needs a step, got {step!r}")
+        if step is self:
+            raise ValueError(f"step {self.name!r} cannot run after itself")
+        if step not in self._run_after:
+            self._run_after.append(step)
+
+    def _data_inputs(self) -> list[PipelineData]:
+        """The ``PipelineData`` this step reads."""
+        return []
+
+    def upstream(self) -> list[PipelineStep]:
+        """The steps producing the data this step reads, then those it runs after."""
+        found: list[PipelineStep] = []
+        for data in self._data_inputs():
+            found += [p for p in data._binding.producers() if p is not self]
+        found += self._run_after
+        unique: list[PipelineStep] = []
+        for step in found:
+            if not any(step is u for u in unique):
+                unique.append(step)
+        return unique
+
+    def _run_after_spec(self) -> list[str]:
+        return [spec_step_name(s.name) for s in self._run_after]
+
+
+class PythonScriptStep(PipelineStep):
     """Runs ``script_name`` from ``source_directory`` with ``arguments``.
 
     ``DataReference``/``PipelineData`` objects in ``arguments`` become local paths when the
-    step runs; a ``PipelineParameter`` becomes its value. Inputs used in arguments but not
-    listed are added as inputs, as Azure ML does.
+    step runs; a ``PipelineParameter`` becomes its value. Objects used in arguments but not
+    listed are wired as Azure ML wires them: a ``DataReference`` or dataset is an input; a
+    ``PipelineData`` is an input when another step lists it in its ``outputs``, and otherwise
+    an output of this step.
     """
 
     def __init__(
@@ -93,21 +134,44 @@ class PythonScriptStep:
         self.hash_paths = hash_paths
         self.timeout_seconds = timeout_seconds
         self.max_retries = max_retries
+        super().__init__(self.name)
         for out in self.outputs:
             if not isinstance(out, PipelineData):
                 raise TypeError(f"step {self.name!r}: outputs must be PipelineData, got {out!r}")
+            out._binding.declared_by.append(self)
+        for data in self._argument_only_data():
+            data._binding.argument_users.append(self)
 
     def pipeline_parameters(self) -> list[PipelineParameter]:
         return [a for a in self.arguments if isinstance(a, PipelineParameter)]
 
+    def _argument_only_data(self) -> list[PipelineData]:
+        """``PipelineData`` named in the arguments but in neither inputs nor outputs."""
+        names = {i.name for i in self.inputs} | {o.name for o in self.outputs}
+        found: list[PipelineData] = []
+        for arg in self.arguments:
+            if isinstance(arg, PipelineData) and arg.name not in names:
+                found.append(arg)
+                names.add(arg.name)
+        return found
+
+    def _all_outputs(self) -> list[PipelineData]:
+        """Declared outputs, then argument-only ``PipelineData`` no other step declares."""
+        return list(self.outputs) + [
+            d for d in self._argument_only_data() if not d._binding.declared_by
+        ]
+
     def _all_inputs(self) -> list[InputLike]:
         found = list(self.inputs)
-        names = {i.name for i in found} | {o.name for o in self.outputs}
+        names = {i.name for i in found} | {o.name for o in self._all_outputs()}
         for arg in self.arguments:
             if isinstance(arg, InputLike) and arg.name not in names:
                 found.append(arg)
                 names.add(arg.name)
         return found
+
+    def _data_inputs(self) -> list[PipelineData]:
+        return [i for i in self._all_inputs() if isinstance(i, PipelineData)]
 
     def environment_definition(self) -> EnvironmentDefinition | None:
         """The step's environment in submitted form (reads a requirements file)."""
@@ -123,7 +187,8 @@ class PythonScriptStep:
     ) -> StepSpec:
         """This step in the submitted form (``source_digest``: of its ``hash_paths``;
         ``environment``: its environment's definition)."""
-        outputs = {o.name for o in self.outputs}
+        all_outputs = self._all_outputs()
+        outputs = {o.name for o in all_outputs}
         args: list[Argument] = []
         for a in self.arguments:
             if isinstance(a, PipelineParameter):
@@ -157,13 +222,14 @@ class PythonScriptStep:
             snapshot=snapshot,
             arguments=args,
             inputs=inputs,
-            outputs=[StepOutput(name=o.name, datastore=o.datastore_name) for o in self.outputs],
+            outputs=[StepOutput(name=o.name, datastore=o.datastore_name) for o in all_outputs],
             compute_target=self.compute_target,
             allow_reuse=self.allow_reuse,
             timeout_seconds=self.timeout_seconds,
             max_retries=self.max_retries,
             source_digest=source_digest,
             environment=environment.key if environment is not None else DEFAULT_ENVIRONMENT,
+            run_after=self._run_after_spec(),
         )
 
     def __repr__(self) -> str:
@@ -185,7 +251,7 @@ def dataset_input(cfg: DatasetConsumptionConfig) -> DatasetInput:
     )
 
 
-class DataTransferStep:
+class DataTransferStep(PipelineStep):
     """Copies a ``DataReference`` or ``PipelineData`` to another datastore, done by the data
     services rather than a runner. The destination is a directory: a ``PipelineData``
     (consumable by later steps) or a ``DataReference`` (a fixed path on its datastore)."""
@@ -213,6 +279,12 @@ class DataTransferStep:
         self.source = source_data_reference
         self.destination = destination_data_reference
         self.allow_reuse = allow_reuse
+        super().__init__(name)
+        if isinstance(destination_data_reference, PipelineData):
+            destination_data_reference._binding.declared_by.append(self)
+
+    def _data_inputs(self) -> list[PipelineData]:
+        return [self.source] if isinstance(self.source, PipelineData) else []
 
     @property
     def outputs(self) -> list[PipelineData]:
@@ -255,6 +327,7 @@ class DataTransferStep:
             inputs=[source],
             outputs=[output],
             allow_reuse=self.allow_reuse,
+            run_after=self._run_after_spec(),
         )
 
     def __repr__(self) -> str:

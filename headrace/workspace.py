@@ -12,8 +12,9 @@ from headrace.errors import ConfigError
 from headrace.state_home import state_home
 
 if TYPE_CHECKING:
-    from headrace.compute import ComputeTarget
-    from headrace.datastore import Datastore
+    from headrace.core.compute.compute import ComputeTarget
+    from headrace.core.datastore import Datastore
+    from headrace.experiment import Experiment
 
 __all__ = ["Workspace", "find_config"]
 
@@ -41,7 +42,12 @@ def find_config(path: str | os.PathLike[str] | None = None) -> Path:
 
 
 class Workspace:
-    """A headrace installation, reached through its API."""
+    """A headrace installation, reached through its API.
+
+    ``subscription_id``, ``resource_group`` and ``location`` locate an Azure workspace; a
+    headrace installation has none of them, yet v1 code prints them first thing. They are
+    read from the workspace config when it has them (an Azure ``config.json`` does) and are
+    ``"local"`` otherwise: descriptive values, never used to reach anything."""
 
     def __init__(
         self,
@@ -50,11 +56,17 @@ class Workspace:
         *,
         token: str | None = None,
         client: ApiClient | None = None,
+        subscription_id: str = "local",
+        resource_group: str = "local",
+        location: str = "local",
     ) -> None:
         self.name = name
         self.api_url = api_url
         self.token = token
         self.client = client or ApiClient(api_url, token=token)
+        self.subscription_id = subscription_id
+        self.resource_group = resource_group
+        self.location = location
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None) -> Workspace:
@@ -65,7 +77,14 @@ class Workspace:
         try:
             data: dict[str, Any] = json.loads(file.read_text())
             token = os.environ.get("HEADRACE_TOKEN") or data.get("token")
-            return cls(data.get("workspace", "local"), data["api_url"], token=token)
+            return cls(
+                data.get("workspace") or data.get("workspace_name") or "local",
+                data["api_url"],
+                token=token,
+                subscription_id=str(data.get("subscription_id") or "local"),
+                resource_group=str(data.get("resource_group") or "local"),
+                location=str(data.get("location") or "local"),
+            )
         except (ValueError, KeyError) as exc:
             raise ConfigError(f"{file} is not a valid workspace config: {exc}") from exc
 
@@ -74,24 +93,29 @@ class Workspace:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def get_default_datastore(self) -> Datastore:
-        from headrace.datastore import Datastore
+        from headrace.core.datastore import Datastore
 
         return Datastore(self, self.client.get("/workspace")["default_datastore"])
 
     @property
     def datastores(self) -> dict[str, Datastore]:
-        from headrace.datastore import Datastore
+        from headrace.core.datastore import Datastore
 
         return {d["name"]: Datastore(self, d["name"]) for d in self.client.get("/datastores")}
 
     @property
     def compute_targets(self) -> dict[str, ComputeTarget]:
-        from headrace.compute import ComputeTarget
+        """Compute targets by name, each an object of its type (``AmlCompute`` for a pool)."""
+        from headrace.core.compute.compute import ComputeTarget
 
-        return {
-            c["name"]: ComputeTarget(self, c["name"], c["kind"])
-            for c in self.client.get("/compute")
-        }
+        return {t.name: t for t in ComputeTarget.list(self)}
+
+    @property
+    def experiments(self) -> dict[str, Experiment]:
+        """Experiments by name: every experiment that has runs."""
+        from headrace.experiment import Experiment
+
+        return {e["name"]: Experiment(self, e["name"]) for e in self.client.get("/experiments")}
 
     def __repr__(self) -> str:
         return f"Workspace(name={self.name!r}, api_url={self.api_url!r})"

@@ -130,9 +130,9 @@ def main() -> int:
     if status != "Completed":
         return 1
     with tempfile.TemporaryDirectory() as tmp:
-        run.find_step_run("compare").get_output_data("report").download(tmp)
+        run.find_step_run("compare")[0].get_output_data("report").download(tmp)
         print((Path(tmp) / "report.md").read_text())
-    print("metrics:", run.find_step_run("compare").get_metrics())
+    print("metrics:", run.find_step_run("compare")[0].get_metrics())
     return 0
 
 

@@ -103,7 +103,7 @@ def main(argv: list[str]) -> int:
     )
     run = Experiment(ws, "Compare_Models_Remote").submit(pipeline)
     status = run.wait_for_completion(show_output=True)
-    print("mount log of train:", run.find_step_run("train").get_mount_log().strip() or "-")
+    print("mount log of train:", run.find_step_run("train")[0].get_mount_log().strip() or "-")
     return 0 if status == "Completed" else 1
 
 

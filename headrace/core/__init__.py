@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
+    "VERSION",
     "ComputeTarget",
     "Dataset",
     "Datastore",
@@ -21,9 +22,9 @@ __all__ = [
 ]
 
 _WHERE = {
-    "ComputeTarget": "headrace.compute",
+    "ComputeTarget": "headrace.core.compute.compute",
     "Dataset": "headrace.dataset",
-    "Datastore": "headrace.datastore",
+    "Datastore": "headrace.core.datastore",
     "Environment": "headrace.environment",
     "Experiment": "headrace.experiment",
     "Run": "headrace.run_context",
@@ -32,9 +33,9 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
-    from headrace.compute import ComputeTarget
+    from headrace.core.compute.compute import ComputeTarget
+    from headrace.core.datastore import Datastore
     from headrace.dataset import Dataset
-    from headrace.datastore import Datastore
     from headrace.environment import Environment, RunConfiguration
     from headrace.experiment import Experiment
     from headrace.run_context import Run
@@ -42,6 +43,11 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "VERSION":
+        # headrace's version: what v1 code prints as "SDK version" is the installed SDK's.
+        from importlib.metadata import version
+
+        return version("headrace")
     if name in _WHERE:
         return getattr(importlib.import_module(_WHERE[name]), name)
     raise AttributeError(f"module 'headrace.core' has no attribute {name!r}")

@@ -3,11 +3,17 @@
 Runs in the foreground (``headrace up --foreground``) or detached (``headrace up``). Order:
 PostgreSQL, the broker, migrations and topics, the workspace bootstrap, then every service
 as its own process (``headrace serve NAME``) with a configurable number of step runners.
+
+Compute targets registered through the API (``ComputeTarget.create``) get runners of their
+own: the supervisor reads the registered targets at start and then every second, and starts
+``min_nodes`` runners (at least one) for each target that has fewer. It only ever adds
+runners; the pool's ``max_nodes`` is the bound an autoscaler would use, not this one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -19,13 +25,14 @@ from typing import Any
 
 import structlog
 
+from contracts.spec import DEFAULT_COMPUTE_TARGET
 from headrace.stack.broker import Broker
 from headrace.stack.layout import Layout
 from headrace.stack.ports import free_port, port_open
 from headrace.stack.postgres import EmbeddedPostgres
 from headrace.stack.process import Child
 
-__all__ = ["SERVICES", "StackOptions", "Supervisor", "service_env"]
+__all__ = ["SERVICES", "StackOptions", "Supervisor", "runners_wanted", "service_env"]
 
 SERVICES = (
     "scheduler",
@@ -37,6 +44,24 @@ SERVICES = (
     "api",
 )
 _log = structlog.get_logger("headrace.stack")
+#: seconds between two reads of the registered compute targets
+POOL_SYNC_SECONDS = 1.0
+
+
+def runners_wanted(targets: dict[str, dict[str, Any]], local: str) -> dict[str, int]:
+    """How many runners each registered target needs, ``local`` (the ``--runners`` pool)
+    excepted: ``min_nodes``, at least one, so that a new target's steps always have a runner
+    (Azure ML's ``min_nodes=0`` scales to zero, which only an autoscaler can undo)."""
+    wanted = {}
+    for name, config in targets.items():
+        if name == local:
+            continue
+        try:
+            count = int(config.get("min_nodes", 0))
+        except (TypeError, ValueError):
+            count = 0
+        wanted[name] = max(1, count)
+    return wanted
 
 
 @dataclass(frozen=True)
@@ -82,6 +107,8 @@ class Supervisor:
         self.token = ""
         self._stop = threading.Event()
         self.restarts: dict[str, int] = {}
+        #: runners started so far per registered compute target (``local`` excepted)
+        self.pools: dict[str, int] = {}
 
     def _ports(self) -> dict[str, int]:
         saved: dict[str, Any] = {}
@@ -128,11 +155,55 @@ class Supervisor:
 
         async def run() -> None:
             await migrate(settings.database_url)
-            await ensure_topics(settings, ["local"])
             await bootstrap_workspace(settings)
+            # Every registered target's topic: the embedded broker forgets them on restart.
+            await ensure_topics(settings, sorted(await self._registered_targets()))
             self.token = await self._local_token(settings.database_url)
 
         asyncio.run(run())
+
+    async def _registered_targets(self) -> dict[str, dict[str, Any]]:
+        """Compute targets in the database, with their configs."""
+        import asyncpg
+
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            rows = await conn.fetch("SELECT name, config::text AS config FROM compute_targets")
+        finally:
+            await conn.close()
+        return {r["name"]: json.loads(r["config"]) for r in rows}
+
+    def _runner(self, env: dict[str, str], target: str, i: int) -> Child:
+        """A step runner of ``target`` (the ``local`` ones keep their historic names)."""
+        name = (
+            f"step_runner-{i}" if target == DEFAULT_COMPUTE_TARGET else f"step_runner-{target}-{i}"
+        )
+        runner_id = f"runner-{i}" if target == DEFAULT_COMPUTE_TARGET else f"{target}-runner-{i}"
+        return Child(
+            name,
+            [sys.executable, "-m", "headrace", "serve", "step_runner"],
+            self.layout.log(name),
+            env={**env, "HEADRACE_RUNNER_ID": runner_id, "HEADRACE_COMPUTE_TARGET": target},
+        )
+
+    def sync_pools(self) -> list[str]:
+        """Start the runners registered targets lack; returns the names of those started."""
+        wanted = runners_wanted(asyncio.run(self._registered_targets()), DEFAULT_COMPUTE_TARGET)
+        env = service_env(
+            self.layout, self.broker.bootstrap, self.database_url, self.options.topic_prefix
+        )
+        started = []
+        for target, count in sorted(wanted.items()):
+            for i in range(self.pools.get(target, 0) + 1, count + 1):
+                child = self._runner(env, target, i)
+                child.start()
+                self.services.append(child)
+                started.append(child.name)
+            self.pools[target] = max(count, self.pools.get(target, 0))
+        if started:
+            _log.info("stack.runners_started", runners=started)
+            self.write_state(ready=True)
+        return started
 
     async def _local_token(self, database_url: str) -> str:
         """The local user's admin token: the one in the config if still valid, else a new one."""
@@ -160,14 +231,7 @@ class Supervisor:
         for name in SERVICES:
             if name == "step_runner":
                 for i in range(1, self.options.runners + 1):
-                    out.append(
-                        Child(
-                            f"step_runner-{i}",
-                            [sys.executable, "-m", "headrace", "serve", name],
-                            self.layout.log(f"step_runner-{i}"),
-                            env={**env, "HEADRACE_RUNNER_ID": f"runner-{i}"},
-                        )
-                    )
+                    out.append(self._runner(env, DEFAULT_COMPUTE_TARGET, i))
                 continue
             extra = {"HEADRACE_API_PORT": str(self.api_port)} if name == "api" else {}
             out.append(
@@ -227,6 +291,7 @@ class Supervisor:
         for child in self.services:
             child.start()
         self._wait_for_api()
+        self.sync_pools()
         self.layout.write_json(
             self.layout.config_file,
             {
@@ -258,7 +323,15 @@ class Supervisor:
     def watch(self) -> None:
         """Restart services that exit unexpectedly, until asked to stop."""
         next_try: dict[str, float] = {}
+        next_sync = time.monotonic() + POOL_SYNC_SECONDS
         while not self._stop.wait(0.5):
+            if time.monotonic() >= next_sync:
+                next_sync = time.monotonic() + POOL_SYNC_SECONDS
+                try:
+                    self.sync_pools()
+                except Exception as exc:
+                    # PostgreSQL restarting, say: the supervisor must go on supervising.
+                    _log.warning("stack.pool_sync_failed", error=f"{type(exc).__name__}: {exc}")
             if not self.broker.child.alive():
                 # The embedded broker keeps everything in memory: it comes back empty, so the
                 # topics are created again; services re-send what was lost (watchdog, relay).

@@ -71,6 +71,8 @@ class SubmitRequest(BaseModel):
     regenerate_outputs: bool = False
     #: facts recorded with the run, such as the git commit of each source directory
     properties: dict[str, Any] = Field(default_factory=dict)
+    #: the user's labels of the run (``Experiment.submit(..., tags=)``)
+    tags: dict[str, str] = Field(default_factory=dict, max_length=100)
 
     @field_validator("properties")
     @classmethod
@@ -229,11 +231,6 @@ async def get_object(name: str, path: str, request: Request) -> Response:
     if not await ds.exists(key):
         raise NotFound(f"no object {key!r} on datastore {name!r}")
     return Response(await ds.get(key), media_type="application/octet-stream")
-
-
-@router.get("/compute")
-async def list_compute(request: Request) -> list[dict[str, Any]]:
-    return await store.compute_targets(context_of(request).pool)
 
 
 # -- content-addressed blobs (snapshots) -------------------------------------------------
@@ -398,6 +395,7 @@ async def _start_run(ctx: ApiContext, body: SubmitRequest) -> str:
             dict(params),
             body.regenerate_outputs,
             body.properties,
+            body.tags,
         )
         tx.emit(
             ev.RunRequested(
@@ -424,6 +422,9 @@ class PublishRequest(BaseModel):
     version: str = Field(default="", max_length=100)
     pipeline: PipelineSpec | None = None
     run_id: str | None = None
+    #: replaces the pipeline's own setting in what is published (v1's ``publish(...,
+    #: continue_on_step_failure=)``)
+    continue_on_step_failure: bool | None = None
 
 
 class PublishedRunRequest(BaseModel):
@@ -456,6 +457,8 @@ async def publish_pipeline(body: PublishRequest, request: Request) -> dict[str, 
         if raw is None:
             raise NotFound(f"no run {body.run_id!r} to publish")
         spec = PipelineSpec.model_validate(raw)
+    if body.continue_on_step_failure is not None:
+        spec = spec.model_copy(update={"continue_on_step_failure": body.continue_on_step_failure})
     if problems := await _validate(ctx, spec):
         raise Invalid(problems)
     pipeline_id = str(uuid.uuid4())
@@ -573,6 +576,12 @@ async def list_runs(
     request: Request, experiment: str | None = None, limit: int = Query(50, ge=1, le=1000)
 ) -> list[dict[str, Any]]:
     return await store.list_runs(context_of(request).pool, experiment, limit)
+
+
+@router.get("/experiments")
+async def list_experiments(request: Request) -> list[dict[str, Any]]:
+    """Every experiment that has runs, with how many and when the latest was submitted."""
+    return await store.list_experiments(context_of(request).pool)
 
 
 @router.get("/runs/{run_id}")

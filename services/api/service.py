@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from services.api import datasets, datastores, endpoints, environments
+from services.api import compute, datasets, datastores, endpoints, environments
 from services.api.errors import ApiError, Invalid
 from services.api.handlers import ApiContext, router
 from services.api.settings import ApiSettings
@@ -74,6 +74,7 @@ def create_app() -> FastAPI:
     )
     app.include_router(router)
     app.include_router(endpoints.router)
+    app.include_router(compute.router)
     app.include_router(datastores.router)
     app.include_router(datasets.router)
     app.include_router(environments.router)

@@ -13,6 +13,7 @@ from services.runtime.storage import DatastoreRecord
 __all__ = [
     "add_endpoint_version",
     "cache_entries",
+    "compute_target",
     "compute_targets",
     "create_endpoint",
     "dataset_lineage",
@@ -25,6 +26,7 @@ __all__ = [
     "environment_version",
     "evict",
     "fingerprint_of",
+    "insert_compute_target",
     "insert_dataset_version",
     "insert_datastore",
     "insert_environment",
@@ -33,6 +35,7 @@ __all__ = [
     "latest_datasets",
     "latest_environments",
     "list_endpoints",
+    "list_experiments",
     "list_published",
     "list_runs",
     "lock_versions",
@@ -52,8 +55,34 @@ __all__ = [
 
 async def compute_targets(conn: asyncpg.Pool | asyncpg.Connection) -> list[dict[str, Any]]:
     return [
-        dict(r) for r in await conn.fetch("SELECT name, kind FROM compute_targets ORDER BY name")
+        dict(r)
+        for r in await conn.fetch(
+            "SELECT name, kind, config, created_at FROM compute_targets ORDER BY name"
+        )
     ]
+
+
+async def compute_target(
+    conn: asyncpg.Pool | asyncpg.Connection, name: str
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT name, kind, config, created_at FROM compute_targets WHERE name = $1", name
+    )
+    return dict(row) if row is not None else None
+
+
+async def insert_compute_target(
+    conn: asyncpg.Pool | asyncpg.Connection, name: str, kind: str, config: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Record a compute target and return it; None when the name is taken."""
+    row = await conn.fetchrow(
+        "INSERT INTO compute_targets (name, kind, config) VALUES ($1, $2, $3)"
+        " ON CONFLICT (name) DO NOTHING RETURNING name, kind, config, created_at",
+        name,
+        kind,
+        config,
+    )
+    return dict(row) if row is not None else None
 
 
 async def insert_queued_run(
@@ -64,16 +93,18 @@ async def insert_queued_run(
     parameters: dict[str, Any],
     regenerate_outputs: bool,
     properties: dict[str, Any],
+    tags: dict[str, str] | None = None,
 ) -> None:
     await conn.execute(
         "INSERT INTO runs (run_id, experiment, status, spec, parameters, regenerate_outputs,"
-        " properties) VALUES ($1, $2, $7, $3, $4, $5, $6)",
+        " properties, tags) VALUES ($1, $2, $8, $3, $4, $5, $6, $7)",
         run_id,
         experiment,
         spec,
         parameters,
         regenerate_outputs,
         properties,
+        tags or {},
         RunStatus.QUEUED,
     )
 
@@ -96,7 +127,7 @@ def _waiting_for(step: asyncpg.Record) -> str | None:
 async def run_detail(pool: asyncpg.Pool, run_id: str) -> dict[str, Any] | None:
     run = await pool.fetchrow(
         "SELECT run_id, experiment, status, error, created_at, started_at, finished_at, spec,"
-        " properties FROM runs WHERE run_id = $1",
+        " properties, tags FROM runs WHERE run_id = $1",
         run_id,
     )
     if run is None:
@@ -163,13 +194,25 @@ async def run_detail(pool: asyncpg.Pool, run_id: str) -> dict[str, Any] | None:
         "started_at": _iso(run["started_at"]),
         "finished_at": _iso(run["finished_at"]),
         "properties": run["properties"],
+        "tags": run["tags"],
         "steps": step_list,
     }
 
 
+async def list_experiments(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT experiment, count(*) AS runs, max(created_at) AS latest FROM runs"
+        " GROUP BY experiment ORDER BY experiment"
+    )
+    return [
+        {"name": r["experiment"], "runs": r["runs"], "latest_run_at": _iso(r["latest"])}
+        for r in rows
+    ]
+
+
 async def list_runs(pool: asyncpg.Pool, experiment: str | None, limit: int) -> list[dict[str, Any]]:
     rows = await pool.fetch(
-        "SELECT run_id, experiment, status, created_at, finished_at FROM runs"
+        "SELECT run_id, experiment, status, tags, created_at, finished_at FROM runs"
         " WHERE ($1::text IS NULL OR experiment = $1) ORDER BY created_at DESC LIMIT $2",
         experiment,
         limit,
@@ -271,6 +314,7 @@ def _published(row: asyncpg.Record) -> dict[str, Any]:
         "source_run": row["source_run"],
         "created_at": _iso(row["created_at"]),
         "parameters": row["spec"].get("parameters", []),
+        "continue_on_step_failure": bool(row["spec"].get("continue_on_step_failure", False)),
     }
 
 

@@ -28,6 +28,7 @@ from headrace import (
     Workspace,
 )
 from headrace.errors import NotFoundError, PipelineValidationError, SnapshotError
+from headrace.exceptions import ComputeTargetException
 from headrace.snapshot import snapshot_directory, upload_snapshot
 from services.data_mounter.fuse import FuseMounter
 from tests.servers import AzuriteServer, SeaweedServer, azurite, seaweedfs
@@ -80,12 +81,12 @@ def test_compare_models_example_completes(workspace: Workspace, tmp_path: Path) 
     run = Experiment(workspace, "e2e").submit(build(workspace), show_progress=False)
     assert run.wait_for_completion(show_output=False, timeout_seconds=120) == "Completed"
     assert [s.get_status() for s in run.get_steps()] == ["Completed"] * 3
-    compare = run.find_step_run("compare")
+    (compare,) = run.find_step_run("compare")
     compare.get_output_data("report").download(tmp_path)
     report = (tmp_path / "report.md").read_text()
     assert "Winner: **linear**" in report
     assert compare.get_metrics()["winner"] == "linear"
-    assert "trained on 300 rows" in run.find_step_run("train").get_stdout()
+    assert "trained on 300 rows" in run.find_step_run("train")[0].get_stdout()
     git = run.get_details()["properties"]["git"]
     (src_git,) = git.values()
     assert len(src_git["commit"]) == 40
@@ -106,10 +107,10 @@ def test_failing_step_keeps_stderr_and_stops_downstream(
     )
     run = Experiment(workspace, "e2e").submit(Pipeline(workspace, [bad, nxt]), show_progress=False)
     assert run.wait_for_completion(show_output=False, timeout_seconds=60) == "Failed"
-    step = run.find_step_run("bad")
+    (step,) = run.find_step_run("bad")
     assert step.get_status() == "Failed"
     assert step.get_stderr().strip() == "no data"
-    assert run.find_step_run("next").get_status() == "Skipped"
+    assert run.find_step_run("next")[0].get_status() == "Skipped"
 
 
 def test_bad_pipelines_fail_at_submit_naming_the_step(workspace: Workspace, tmp_path: Path) -> None:
@@ -133,11 +134,39 @@ def test_bad_pipelines_fail_at_submit_naming_the_step(workspace: Workspace, tmp_
     missing = PythonScriptStep(name="m", script_name="nope.py", source_directory=tmp_path)
     with pytest.raises(SnapshotError, match=r"'nope\.py' is not in its source directory"):
         exp.submit(Pipeline(workspace, [missing]), show_progress=False)
-    with pytest.raises(NotFoundError, match="unknown compute target 'gpu'"):
+    with pytest.raises(ComputeTargetException, match="unknown compute target 'gpu'"):
         ComputeTarget(workspace=workspace, name="gpu")
     with pytest.raises(NotFoundError, match="unknown datastore 'nope'"):
         Datastore(workspace, "nope")
     assert workspace.client.get("/runs", experiment="e2e-bad") == []
+
+
+def test_new_compute_target_gets_its_own_runners(
+    stack_home: Path, workspace: Workspace, tmp_path: Path
+) -> None:
+    """ComputeTarget.create on the embedded stack starts min_nodes runners for the new
+    target (listed by `headrace status`), and a step sent to it runs on one of them."""
+    from headrace.core.compute import AmlCompute
+
+    config = AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2", min_nodes=2)
+    target = ComputeTarget.create(workspace, "e2e-pool", config)
+    target.wait_for_completion(show_output=False)
+    assert workspace.compute_targets["e2e-pool"].type == "AmlCompute"
+    (tmp_path / "hi.py").write_text("print('hi')\n")
+    step = PythonScriptStep(
+        name="hi", script_name="hi.py", source_directory=tmp_path, compute_target=target
+    )
+    run = Experiment(workspace, "e2e-pool").submit(Pipeline(workspace, [step]), show_progress=False)
+    assert run.wait_for_completion(show_output=False, timeout_seconds=120) == "Completed"
+    assert run.get_details()["steps"][0]["runner_id"].startswith("e2e-pool-runner-")
+    deadline = time.monotonic() + 30
+    while True:
+        status = cli(stack_home, "status").stdout
+        if "step_runner-e2e-pool-2" in status or time.monotonic() > deadline:
+            break
+    assert "step_runner-e2e-pool-1" in status
+    assert "step_runner-e2e-pool-2" in status
+    assert "step_runner-e2e-pool-3" not in status
 
 
 def test_datastore_round_trip_and_download_mode(workspace: Workspace, tmp_path: Path) -> None:
@@ -168,7 +197,7 @@ def test_datastore_round_trip_and_download_mode(workspace: Workspace, tmp_path: 
     )
     run = Experiment(workspace, "e2e").submit(Pipeline(workspace, [step]), show_progress=False)
     assert run.wait_for_completion(show_output=False, timeout_seconds=60) == "Completed"
-    run.find_step_run("double").get_output_data("doubled").download(tmp_path / "out")
+    run.find_step_run("double")[0].get_output_data("doubled").download(tmp_path / "out")
     assert (tmp_path / "out" / "n.txt").read_text() == "42"
     assert store.download(tmp_path / "back", prefix="e2e/numbers", show_progress=False) == 1
 
@@ -186,9 +215,9 @@ def test_cli_status_runs_and_cancel(stack_home: Path, workspace: Workspace, tmp_
         Pipeline(workspace, [step]), show_progress=False
     )
     deadline = time.monotonic() + 60
-    while run.find_step_run("slow").get_status() != "Running" and time.monotonic() < deadline:
+    while run.find_step_run("slow")[0].get_status() != "Running" and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert run.find_step_run("slow").get_status() == "Running", "the step never started"
+    assert run.find_step_run("slow")[0].get_status() == "Running", "the step never started"
     cancel = cli(stack_home, "runs", "cancel", run.id)
     assert cancel.returncode == 0, cancel.stdout + cancel.stderr
     assert run.wait_for_completion(show_output=False, timeout_seconds=30) == "Canceled"
@@ -242,7 +271,7 @@ def test_resubmitted_tree_uploads_only_the_change(workspace: Workspace, tmp_path
     )
     run = Experiment(workspace, "e2e").submit(Pipeline(workspace, [step]), show_progress=False)
     assert run.wait_for_completion(show_output=False, timeout_seconds=60) == "Completed"
-    assert run.find_step_run("main").get_stdout().strip() == "seven"
+    assert run.find_step_run("main")[0].get_stdout().strip() == "seven"
 
 
 def test_seed_publish_flow(workspace: Workspace, stack_home: Path, tmp_path: Path) -> None:
@@ -280,7 +309,7 @@ def test_seed_publish_flow(workspace: Workspace, stack_home: Path, tmp_path: Pat
 
     by_rest = PipelineRun(rest_run, response.json()["Id"])
     assert by_rest.wait_for_completion(show_output=False, timeout_seconds=60) == "Completed"
-    assert by_rest.find_step_run("echo").get_stdout().strip() == "arg 20"
+    assert by_rest.find_step_run("echo")[0].get_stdout().strip() == "arg 20"
     again = PublishedPipeline.get(workspace, id=published.id)
     assert again.name == "My_Published_Pipeline"
     again.disable()
@@ -306,7 +335,7 @@ def test_seed_publish_flow(workspace: Workspace, stack_home: Path, tmp_path: Pat
     assert [p.id for p in got.list_pipelines()] == [published.id, from_object.id]
     pinned = got.submit("e2e", pipeline_parameters={"pipeline_arg": 7}, pipeline_version="0")
     assert pinned.wait_for_completion(show_output=False, timeout_seconds=60) == "Completed"
-    assert pinned.find_step_run("echo").get_stdout().strip() == "arg 7"
+    assert pinned.find_step_run("echo")[0].get_stdout().strip() == "arg 7"
 
 
 def test_s3_datastore_and_tabular_dataset(
@@ -382,11 +411,11 @@ def test_compare_models_with_data_on_s3_and_outputs_on_azure(
         build(workspace, s3, az, mode), show_progress=False
     )
     assert run.wait_for_completion(show_output=False, timeout_seconds=240) == "Completed"
-    report = run.find_step_run("compare").get_output_data("report")
+    report = run.find_step_run("compare")[0].get_output_data("report")
     assert report.datastore_name == "example_azure"
     report.download(tmp_path)
     assert "linear" in (tmp_path / "report.md").read_text()
-    mount_log = run.find_step_run("train").get_mount_log()
+    mount_log = run.find_step_run("train")[0].get_mount_log()
     cannot_mount = FuseMounter(tmp_path / "probe").machine_reason()
     if mode == "download" or cannot_mount is None:
         assert mount_log == ""  # downloaded as asked, or mounted with FUSE

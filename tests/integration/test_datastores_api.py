@@ -403,13 +403,15 @@ async def test_sdk_register_upload_download_on_remote_kinds(
 
 
 async def test_sdk_register_local(stack: Stack, tmp_path: Path) -> None:
-    """Through the SDK a local datastore registers and uploads into its root; relative fails."""
+    """register_local records an absolute root and uploads into it; a relative root is
+    refused; ``Datastore(ws)`` with no name is the default datastore."""
     from headrace import Datastore
     from headrace.errors import ApiError
 
     ws = sdk_workspace(stack)
 
     def use_sdk() -> None:
+        assert Datastore(ws).name == "workspaceblobstore"  # no name: the default
         store = Datastore.register_local(ws, "sdk-local", _local(stack, "root"))
         assert store.config == {"root": str(_local(stack, "root"))}
         store.upload_files([__file__], target_path="code", show_progress=False)

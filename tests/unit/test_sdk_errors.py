@@ -45,7 +45,8 @@ def test_display_names_with_spaces_become_valid_step_names(tmp_path: Path) -> No
 
     detail = {"run_id": "r", "status": "Completed", "steps": [{"name": "Hello_World"}]}
     run = PipelineRun(Experiment(_workspace(lambda r: httpx.Response(200, json=detail)), "e"), "r")
-    assert run.find_step_run("Hello World").name == "Hello_World"
+    assert [s.name for s in run.find_step_run("Hello World")] == ["Hello_World"]
+    assert run.find_step_run("nope") == []
 
 
 def test_output_files_cannot_be_written_outside_the_target(tmp_path: Path) -> None:
@@ -88,7 +89,7 @@ def test_upload_target_path_must_stay_inside_the_datastore(
 ) -> None:
     """An absolute target_path, one with '..', a backslash or a control character is refused
     by the SDK with a ValueError naming target_path, before anything is sent."""
-    from headrace.datastore import Datastore
+    from headrace.core.datastore import Datastore
 
     sent: list[httpx.Request] = []
 
@@ -114,7 +115,7 @@ def test_upload_target_path_must_stay_inside_the_datastore(
 def test_upload_with_a_plain_target_path_still_works(tmp_path: Path) -> None:
     """A relative target_path (a trailing slash tolerated as before) is used as the
     key prefix."""
-    from headrace.datastore import Datastore
+    from headrace.core.datastore import Datastore
 
     keys: list[str] = []
 

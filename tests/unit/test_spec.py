@@ -117,3 +117,18 @@ def test_parameters_resolve_with_type_checks() -> None:
     with pytest.raises(PipelineSpecError) as info:
         resolve_parameters(spec, {"n": "20", "zz": 1, "r": True})
     assert len(info.value.problems) == 3
+
+
+def test_run_after_names_a_step_of_the_pipeline_and_joins_the_cycle_check() -> None:
+    """``run_after`` naming a missing step is refused by name; a run_after loop together
+    with a data edge is a cycle; a valid run_after is a dependency."""
+    missing = PipelineSpec(steps=[step("a", run_after=["ghost"])])
+    assert problems_of(missing) == [
+        "step 'a': runs after 'ghost', which is not a step of the pipeline; add that step to "
+        "the pipeline's steps"
+    ]
+    loop = PipelineSpec(steps=[step("a", outs=("x",), run_after=["b"]), step("b", ins=("x",))])
+    assert any("cycle" in p for p in problems_of(loop))
+    fine = PipelineSpec(steps=[step("a"), step("b", run_after=["a"])])
+    validate_pipeline(fine)
+    assert step_dependencies(fine) == {"a": set(), "b": {"a"}}

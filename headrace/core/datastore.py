@@ -51,9 +51,12 @@ def _target(target_path: str | None) -> str:
 
 
 class Datastore:
-    """A registered datastore (``Datastore(ws, "workspaceblobstore")``)."""
+    """A registered datastore (``Datastore(ws, "workspaceblobstore")``; ``Datastore(ws)`` is
+    the workspace's default, as in Azure ML)."""
 
-    def __init__(self, workspace: Workspace, name: str) -> None:
+    def __init__(self, workspace: Workspace, name: str | None = None) -> None:
+        if name is None:
+            name = str(workspace.client.get("/workspace")["default_datastore"])
         try:
             info = workspace.client.get(f"/datastores/{quote(name)}")
         except NotFoundError as exc:
