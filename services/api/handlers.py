@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from cachetools import LRUCache
 from fastapi import APIRouter, Query, Request, Response, Security
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts import events as ev
 from contracts.snapshot import (
@@ -427,15 +427,59 @@ class PublishRequest(BaseModel):
     continue_on_step_failure: bool | None = None
 
 
-class PublishedRunRequest(BaseModel):
-    """The body Azure ML clients POST to a published pipeline's endpoint."""
+_PUBLISHED_RUN_FIELDS = (
+    "ExperimentName",
+    "ParameterAssignments",
+    "DataPathAssignments",
+    "DataSetDefinitionValueAssignments",
+)
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+class PublishedRunRequest(BaseModel):
+    """The body Azure ML clients POST to a published pipeline's endpoint.
+
+    Why unknown fields are refused: a misspelt ``ParameterAsignments`` that is ignored runs the
+    pipeline with its defaults while the caller believes the values were applied.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     experiment: str = Field(alias="ExperimentName", min_length=1, max_length=255)
     parameters: dict[str, ParameterValue] = Field(
         default_factory=dict, alias="ParameterAssignments"
     )
+    data_paths: dict[str, Any] = Field(default_factory=dict, alias="DataPathAssignments")
+    datasets: dict[str, Any] = Field(
+        default_factory=dict, alias="DataSetDefinitionValueAssignments"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            names = {f.alias or n for n, f in cls.model_fields.items()} | set(cls.model_fields)
+            unknown = sorted(k for k in data if k not in names)
+            if unknown:
+                raise ValueError(
+                    f"unknown field(s) {', '.join(unknown)}; the accepted fields are "
+                    + ", ".join(_PUBLISHED_RUN_FIELDS)
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _no_data_parameters(self) -> PublishedRunRequest:
+        for field, given in (
+            ("DataPathAssignments", self.data_paths),
+            ("DataSetDefinitionValueAssignments", self.datasets),
+        ):
+            if given:
+                raise ValueError(
+                    f"{field} assigns DataPath or Dataset pipeline parameters "
+                    f"({', '.join(sorted(given))}), which headrace does not support yet: "
+                    "pass the path as a string PipelineParameter in ParameterAssignments, "
+                    "or register the data as a dataset version and submit with that version"
+                )
+        return self
 
 
 async def _published_or_404(ctx: ApiContext, pipeline_id: str) -> tuple[dict[str, Any], Any]:

@@ -86,3 +86,33 @@ async def test_disabled_pipeline_refuses_runs_until_enabled(stack: Stack) -> Non
     r = await stack.client.post(endpoint, json={"ExperimentName": "x"})
     assert r.status_code == 201
     assert (await stack.wait_run(r.json()["Id"]))["status"] == "Completed"
+
+
+async def test_unknown_or_unsupported_body_fields_are_refused(stack: Stack) -> None:
+    """A misspelt field is a 422 naming it and listing the accepted fields (it used to be
+    ignored, running the defaults); DataPathAssignments, which need DataPath parameters
+    headrace lacks, are a 422 saying what to use instead; empty ones are accepted."""
+    _, endpoint = await published(stack)
+    before = len((await stack.client.get("/api/v1/runs")).json())
+    typo = await stack.client.post(
+        endpoint, json={"ExperimentName": "x", "ParameterAsignments": {"word": "w"}}
+    )
+    assert typo.status_code == 422
+    problems = str(typo.json()["detail"]["problems"])
+    assert "unknown field(s) ParameterAsignments" in problems
+    assert "ExperimentName, ParameterAssignments, DataPathAssignments" in problems
+    paths = await stack.client.post(
+        endpoint,
+        json={
+            "ExperimentName": "x",
+            "DataPathAssignments": {"input": {"DataStoreName": "d", "RelativePath": "p"}},
+        },
+    )
+    assert paths.status_code == 422
+    assert "string PipelineParameter" in str(paths.json()["detail"]["problems"])
+    assert len((await stack.client.get("/api/v1/runs")).json()) == before
+    ok = await stack.client.post(
+        endpoint,
+        json={"ExperimentName": "x", "DataPathAssignments": {}, "ParameterAssignments": {}},
+    )
+    assert ok.status_code == 201, ok.text
