@@ -192,8 +192,24 @@ async def put_object(
             f"{key!r} already exists on datastore {name!r}; pass overwrite=True to replace it"
         )
     body = await _read_body(request)
-    await ds.put(key, body)
-    return {"datastore": name, "path": key, "size": len(body)}
+    unchanged = overwrite and await _holds(ds, key, body)
+    if not unchanged:
+        await ds.put(key, body)
+    return {"datastore": name, "path": key, "size": len(body), "unchanged": unchanged}
+
+
+async def _holds(ds: ObjectStore, key: str, body: bytes) -> bool:
+    """Whether ``key`` already holds exactly ``body``.
+
+    Why: notebooks upload their data with ``overwrite=True`` on every run, and rewriting the
+    same bytes changes a local (or Azure) object's ETag, so every step reading it would rerun
+    although nothing changed. Skipping the write keeps an object's identity tied to its bytes.
+    """
+    found = await ds.identity(key)
+    if len(found) != 1 or found[0][0] != key or found[0][1] != len(body):
+        return False
+    digest, _ = await ds.content_digest(key)
+    return digest == digest_bytes(body)
 
 
 #: Prefixes of the default datastore that hold content-addressed data

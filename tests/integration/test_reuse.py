@@ -151,6 +151,40 @@ async def test_changed_file_under_a_data_reference_reruns(stack: Stack) -> None:
     assert await ran(stack, await submit_ok(stack, spec)) == {"read": True}
 
 
+async def test_reuploading_identical_bytes_keeps_reuse(stack: Stack) -> None:
+    """Notebooks upload their data with overwrite=True on every run: the same bytes again
+    leave the object's identity alone, so the step reading it is reused; bytes of the same
+    size but other content still rerun it."""
+    put = "/api/v1/datastores/workspaceblobstore/objects/in/same.txt?overwrite=true"
+    assert (await stack.client.put(put, content=b"one")).status_code == 201
+    snap = await stack.upload_snapshot({"read.py": "import sys; print(open(sys.argv[1]).read())"})
+    spec = {
+        "steps": [
+            {
+                "name": "read",
+                "script_name": "read.py",
+                "snapshot": snap,
+                "arguments": [{"kind": "input", "name": "raw"}],
+                "inputs": [
+                    {
+                        "kind": "datastore",
+                        "name": "raw",
+                        "datastore": "workspaceblobstore",
+                        "path_on_datastore": "in/same.txt",
+                    }
+                ],
+            }
+        ]
+    }
+    await submit_ok(stack, spec)
+    again = await stack.client.put(put, content=b"one")
+    assert again.status_code == 201
+    assert again.json()["unchanged"] is True
+    assert await ran(stack, await submit_ok(stack, spec)) == {"read": False}
+    assert (await stack.client.put(put, content=b"owe")).json()["unchanged"] is False
+    assert await ran(stack, await submit_ok(stack, spec)) == {"read": True}
+
+
 async def test_explain_names_the_changed_field_and_cache_evict_forces_a_run(stack: Stack) -> None:
     """why-not-reused shows the differing field; evicting the cache makes the step run again."""
     a = await stack.upload_snapshot({"produce.py": PRODUCE})
