@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "ENVIRONMENT_NAME_PATTERN",
@@ -30,6 +30,7 @@ RESERVED_ENV_PREFIX = "HEADRACE_"
 
 _NAME = re.compile(ENVIRONMENT_NAME_PATTERN)
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,511}$")
 _ENV_VAR = re.compile(ENV_VAR_PATTERN)
 
 
@@ -57,12 +58,17 @@ class EnvironmentDefinition(BaseModel):
     version: str = "1"
     pip_requirements: list[str]
     env_vars: dict[str, str] = {}
+    #: the image the step's container builds on (``Environment.docker.base_image``); None:
+    #: the builder's default. Recorded and used as the Containerfile's ``FROM``.
+    base_image: str | None = Field(default=None, min_length=1, max_length=512)
 
     @property
     def key(self) -> str:
         """``name@version:<16 hex>``: names the definition by its content, so a step spec
         pins exactly what it asked for and two different definitions never share a key."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        # exclude_none: fields added later (base_image) leave the keys of older definitions
+        document = self.model_dump(mode="json", exclude_none=True)
+        canonical = json.dumps(document, sort_keys=True).encode()
         return f"{self.name}@{self.version}:{hashlib.sha256(canonical).hexdigest()[:16]}"
 
     @field_validator("name")
@@ -72,6 +78,16 @@ class EnvironmentDefinition(BaseModel):
             raise ValueError(
                 f"environment name {value!r} must match {ENVIRONMENT_NAME_PATTERN} "
                 "(letters, digits, '.', '_', '-'; at most 128 characters)"
+            )
+        return value
+
+    @field_validator("base_image")
+    @classmethod
+    def _base_image(cls, value: str | None) -> str | None:
+        if value is not None and not _IMAGE.fullmatch(value):
+            raise ValueError(
+                f"base image {value!r} must be an image reference such as "
+                "'python:3.11-slim' or 'registry/repo:tag' (no spaces or control characters)"
             )
         return value
 

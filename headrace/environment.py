@@ -10,7 +10,6 @@ definition once; runners reuse the result without the package index.
 
 from __future__ import annotations
 
-import builtins
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,18 +17,25 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from contracts.environment import EnvironmentDefinition, parse_requirements_text
-from headrace.errors import HeadraceError
+from headrace.errors import HeadraceError, NotSupportedError
 
 if TYPE_CHECKING:
     from headrace.workspace import Workspace
 
 __all__ = [
+    "DEFAULT_CPU_IMAGE",
     "CondaDependencies",
+    "DockerSection",
     "Environment",
     "EnvironmentError_",
     "PythonSection",
     "RunConfiguration",
 ]
+
+#: The base image Azure ML v1 code assigns to ``environment.docker.base_image``. headrace
+#: records the base image with the environment and uses it as the ``FROM`` of the image
+#: builder's Containerfile; steps still run as processes on the runners.
+DEFAULT_CPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04"
 
 
 class EnvironmentError_(HeadraceError):
@@ -73,6 +79,20 @@ class PythonSection:
         self.user_managed_dependencies = False
 
 
+class DockerSection:
+    """``environment.docker`` as v1 code sets it: ``enabled``, ``base_image`` and the rest.
+
+    Steps run as processes on the runners (no container runtime runs them); ``base_image``
+    is recorded with the environment and is the ``FROM`` of its generated Containerfile."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.base_image: str | None = DEFAULT_CPU_IMAGE
+        self.base_dockerfile: str | None = None
+        self.shm_size: str | None = None
+        self.arguments: list[str] = []
+
+
 class Environment:
     """A named, versioned set of pip requirements and environment variables."""
 
@@ -80,19 +100,37 @@ class Environment:
         self.name = name
         self.version = version
         self.python = PythonSection()
+        self.docker = DockerSection()
         self.environment_variables: dict[str, str] = {}
-        #: a requirements file, resolved against the step's source directory at submit
-        self.requirements_file: Path | None = None
 
     @classmethod
     def from_pip_requirements(
         cls, name: str, file_path: str | os.PathLike[str], version: str | None = None
     ) -> Environment:
-        """An environment from a requirements file, which must lie inside the source
-        directory of the steps using it (it is part of their snapshot). Read at submit."""
+        """An environment from a requirements file, read now, relative to the current
+        directory, as Azure ML does (so a file beside the notebook is found)."""
         env = cls(name, version)
-        env.requirements_file = Path(file_path)
+        path = Path(file_path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise EnvironmentError_(
+                f"environment {name!r}: cannot read requirements file {path.absolute()}: {exc}"
+            ) from None
+        try:
+            env.python.conda_dependencies = CondaDependencies(parse_requirements_text(text))
+        except ValueError as exc:
+            raise EnvironmentError_(f"environment {name!r}: {path}: {exc}") from None
         return env
+
+    def is_plain(self) -> bool:
+        """No packages, variables or base image of its own: the same as the default
+        environment (the runners' own interpreter), which a step then uses."""
+        return (
+            not self.python.conda_dependencies.pip_packages
+            and not self.environment_variables
+            and self.docker.base_image in (None, DEFAULT_CPU_IMAGE)
+        )
 
     @classmethod
     def get(cls, workspace: Workspace, name: str, version: str | None = None) -> Environment:
@@ -119,11 +157,6 @@ class Environment:
 
     def register(self, workspace: Workspace) -> Environment:
         """Record this definition under its name and version (immutable once registered)."""
-        if self.requirements_file is not None:
-            raise EnvironmentError_(
-                f"environment {self.name!r} reads {self.requirements_file} at submit, relative "
-                "to a step's source directory; register a definition with pip_packages instead"
-            )
         body = self.definition().model_dump(mode="json")
         body["version"] = self.version  # None: the server numbers a changed definition
         info = workspace.client.post("/environments", body)
@@ -132,52 +165,65 @@ class Environment:
         return registered
 
     def definition(self, source_directory: Path | None = None) -> EnvironmentDefinition:
-        """The submitted form; reads the requirements file (inside ``source_directory``)."""
+        """The submitted form. (``source_directory`` is accepted for the step's call; the
+        requirements are read when the environment is made.)"""
         requirements = list(self.python.conda_dependencies.pip_packages)
-        if self.requirements_file is not None:
-            requirements += self._read_requirements(source_directory)
         try:
+            base = self.docker.base_image
             return EnvironmentDefinition(
                 name=self.name,
                 version=self.version or "1",
                 pip_requirements=requirements,
                 env_vars=dict(self.environment_variables),
+                base_image=None if base in (None, DEFAULT_CPU_IMAGE) else base,
             )
         except ValidationError as exc:
             problems = "; ".join(e["msg"] for e in exc.errors())
             raise EnvironmentError_(f"environment {self.name!r}: {problems}") from None
-
-    def _read_requirements(self, source_directory: Path | None) -> builtins.list[str]:
-        assert self.requirements_file is not None
-        if source_directory is None:
-            raise EnvironmentError_(
-                f"environment {self.name!r}: its requirements file is read relative to a "
-                "step's source directory; use it through a step"
-            )
-        root = source_directory.resolve()
-        path = (root / self.requirements_file).resolve()
-        if not path.is_relative_to(root):
-            raise EnvironmentError_(
-                f"environment {self.name!r}: requirements file {self.requirements_file} is "
-                f"outside the step's source directory {root} (its snapshot); move it inside"
-            )
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise EnvironmentError_(
-                f"environment {self.name!r}: cannot read requirements file {path}: {exc}"
-            ) from None
-        try:
-            return parse_requirements_text(text)
-        except ValueError as exc:
-            raise EnvironmentError_(f"environment {self.name!r}: {path}: {exc}") from None
 
     def __repr__(self) -> str:
         return f"Environment(name={self.name!r}, version={self.version!r})"
 
 
 class RunConfiguration:
-    """The seed's run configuration: here, the environment a step uses."""
+    """The run configuration of v1: here, the environment a step uses.
 
-    def __init__(self, environment: Environment | None = None) -> None:
-        self.environment = environment
+    ``RunConfiguration()`` has an environment to configure in place
+    (``run_config.environment.docker.base_image = DEFAULT_CPU_IMAGE``,
+    ``run_config.environment.python.user_managed_dependencies = True``), and
+    ``conda_dependencies=`` sets its packages. A step with an environment that adds nothing
+    (no packages, variables or base image) runs in the default environment.
+    """
+
+    def __init__(
+        self,
+        script: str | None = None,
+        arguments: list[str] | None = None,
+        framework: str | None = None,
+        communicator: str | None = None,
+        conda_dependencies: CondaDependencies | None = None,
+        *,
+        environment: Environment | None = None,
+        command: str | list[str] = "",
+    ) -> None:
+        if framework not in (None, "Python", "python"):
+            raise NotSupportedError(
+                f"RunConfiguration(framework={framework!r})",
+                "steps run Python scripts; use a PythonScriptStep with an Environment",
+            )
+        if communicator not in (None, "None"):
+            raise NotSupportedError(
+                f"RunConfiguration(communicator={communicator!r}) (distributed training)",
+                "run one process per step; split the work across steps",
+            )
+        if command:
+            raise NotSupportedError(
+                "RunConfiguration(command=...)", "use a PythonScriptStep with script_name"
+            )
+        self.script = script
+        self.arguments = list(arguments or [])
+        self.framework = framework or "Python"
+        self.communicator = communicator or "None"
+        self.environment = environment or Environment("default")
+        if conda_dependencies is not None:
+            self.environment.python.conda_dependencies = conda_dependencies

@@ -123,8 +123,10 @@ class PythonScriptStep(PipelineStep):
         self.runconfig = runconfig
         if environment is None and isinstance(runconfig, RunConfiguration):
             environment = runconfig.environment
-        if environment is not None and environment.python.user_managed_dependencies:
-            environment = None  # the seed's "use the compute's Python": the default one
+        if environment is not None and (
+            environment.python.user_managed_dependencies or environment.is_plain()
+        ):
+            environment = None  # "use the compute's Python", or nothing added: the default
         self.environment = environment
         self.inputs = list(inputs or [])
         self.outputs = list(outputs or [])

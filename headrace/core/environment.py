@@ -1,5 +1,19 @@
 """``azureml.core.environment``."""
 
-from headrace.environment import CondaDependencies, Environment, RunConfiguration
+from headrace.environment import (
+    DEFAULT_CPU_IMAGE,
+    CondaDependencies,
+    DockerSection,
+    Environment,
+    PythonSection,
+    RunConfiguration,
+)
 
-__all__ = ["CondaDependencies", "Environment", "RunConfiguration"]
+__all__ = [
+    "DEFAULT_CPU_IMAGE",
+    "CondaDependencies",
+    "DockerSection",
+    "Environment",
+    "PythonSection",
+    "RunConfiguration",
+]

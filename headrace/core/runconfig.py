@@ -1,5 +1,5 @@
 """``azureml.core.runconfig``."""
 
-from headrace.environment import RunConfiguration
+from headrace.environment import DEFAULT_CPU_IMAGE, DockerSection, RunConfiguration
 
-__all__ = ["RunConfiguration"]
+__all__ = ["DEFAULT_CPU_IMAGE", "DockerSection", "RunConfiguration"]

@@ -37,6 +37,7 @@ from services.runtime.errors import PermanentError
 
 __all__ = [
     "ARCHIVE_NAME",
+    "DEFAULT_BASE_IMAGE",
     "ENVS_ROOT_IN_IMAGE",
     "BuildFailed",
     "EnvironmentArtifacts",
@@ -236,18 +237,24 @@ def _quote(value: str) -> str:
     return f'"{escaped}"'
 
 
+#: the Containerfile's FROM when the environment names no base image
+DEFAULT_BASE_IMAGE = "python:3.11-slim"
+
+
 def containerfile(
     defn: EnvironmentDefinition,
     digest: str,
     locked_name: str = "requirements.lock",
     env_dir: str = "env",
-    base: str = "python:3.11-slim",
+    base: str | None = None,
 ) -> str:
     """An OCI Containerfile putting the built ``--target`` tree on ``PYTHONPATH``.
 
-    The build context holds ``env_dir`` (the unpacked tree) and ``locked_name``. ``BASE``
-    must provide the same Python the environment was built for (the digest covers it).
+    The build context holds ``env_dir`` (the unpacked tree) and ``locked_name``. ``BASE`` is
+    ``base``, else the definition's ``base_image`` (``Environment.docker.base_image``), else
+    ``python:3.11-slim``; it must provide the Python the environment was built for.
     """
+    base = base or defn.base_image or DEFAULT_BASE_IMAGE
     hexd = digest_hex(digest)
     target = f"{ENVS_ROOT_IN_IMAGE}/{hexd}"
     lines = [

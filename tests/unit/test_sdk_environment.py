@@ -57,36 +57,69 @@ def test_changing_a_requirement_changes_the_key(tmp_path: Path) -> None:
     assert len(keys) == 2
 
 
-def test_requirements_file_is_read_from_the_source_directory(tmp_path: Path) -> None:
-    """A requirements file is read from the step's source directory, comments and blanks dropped."""
+def test_requirements_file_is_read_when_the_environment_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in Azure ML, ``from_pip_requirements`` reads the file at once, relative to the
+    current directory (a file beside the notebook, outside any step's source directory),
+    with comments and blank lines dropped."""
+    (tmp_path / "requirements.txt").write_text("# pinned\nsix==1.16.0  # why\n\ntomli-w\n")
     src = tmp_path / "src"
     src.mkdir()
-    (src / "requirements.txt").write_text("# pinned\nsix==1.16.0  # why\n\ntomli-w\n")
+    monkeypatch.chdir(tmp_path)
     env = Environment.from_pip_requirements("req", "requirements.txt")
+    (tmp_path / "requirements.txt").unlink()  # read already: later changes do not count
     step = PythonScriptStep("a.py", environment=env, source_directory=src)
     (defn,) = spec_of(src.resolve(), step).environments
     assert defn.pip_requirements == ["six==1.16.0", "tomli-w"]
 
 
-def test_requirements_file_outside_the_snapshot_is_rejected(tmp_path: Path) -> None:
-    """A requirements file outside the step's source directory is refused."""
-    src = tmp_path / "src"
-    src.mkdir()
-    (tmp_path / "requirements.txt").write_text("six\n")
-    env = Environment.from_pip_requirements("req", "../requirements.txt")
-    step = PythonScriptStep("a.py", environment=env, source_directory=src)
-    with pytest.raises(EnvironmentError_, match="outside the step's source directory"):
-        step.environment_definition()
+def test_a_missing_requirements_file_names_its_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A requirements file that is not there is an error naming the path it looked at."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(EnvironmentError_, match=str(tmp_path / "nope.txt")):
+        Environment.from_pip_requirements("req", "nope.txt")
+
+
+def test_run_configuration_has_an_environment_to_configure(tmp_path: Path) -> None:
+    """``RunConfiguration()`` comes with an environment whose docker and python sections v1
+    code sets; left as they are, the step uses the default environment; a base image of its
+    own is recorded in the definition; ``conda_dependencies=`` sets the packages."""
+    from headrace.core.runconfig import DEFAULT_CPU_IMAGE
+
+    rc = RunConfiguration()
+    rc.environment.docker.enabled = True
+    rc.environment.docker.base_image = DEFAULT_CPU_IMAGE
+    rc.environment.python.user_managed_dependencies = False
+    plain = PythonScriptStep("a.py", runconfig=rc, source_directory=tmp_path)
+    assert plain.environment is None
+    custom = RunConfiguration(conda_dependencies=CondaDependencies.create(pip_packages=["six"]))
+    custom.environment.docker.base_image = "python:3.11-bookworm"
+    step = PythonScriptStep("a.py", runconfig=custom, source_directory=tmp_path)
+    defn = step.environment_definition()
+    assert defn is not None
+    assert defn.pip_requirements == ["six"]
+    assert defn.base_image == "python:3.11-bookworm"
+
+
+def test_run_configuration_refuses_what_it_cannot_run() -> None:
+    """Distributed communicators and other frameworks name the v1 feature and what to do."""
+    from headrace.errors import NotSupportedError
+
+    with pytest.raises(NotSupportedError, match="communicator='Mpi'"):
+        RunConfiguration(communicator="Mpi")
+    with pytest.raises(NotSupportedError, match="framework='PySpark'"):
+        RunConfiguration(framework="PySpark")
 
 
 def test_malformed_requirements_and_conda_packages_fail_clearly(tmp_path: Path) -> None:
     """A pip option in requirements (with its line), conda packages, a bad name and a reserved
     variable each fail with an error saying which."""
     (tmp_path / "requirements.txt").write_text("six\n--index-url http://evil\n")
-    env = Environment.from_pip_requirements("req", "requirements.txt")
-    step = PythonScriptStep("a.py", environment=env, source_directory=tmp_path)
     with pytest.raises(EnvironmentError_, match="line 2: '--index-url http://evil' is a pip"):
-        step.environment_definition()
+        Environment.from_pip_requirements("req", tmp_path / "requirements.txt")
     with pytest.raises(EnvironmentError_, match="conda packages"):
         CondaDependencies.create(conda_packages=["numpy"])
     bad = Environment(name="bad name!")
