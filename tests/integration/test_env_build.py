@@ -9,6 +9,7 @@ it fast.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 import platform
@@ -177,6 +178,28 @@ def test_containerfile_names_the_digest_and_quotes_variables() -> None:
         containerfile(
             EnvironmentDefinition(name="nl", pip_requirements=[], env_vars={"X": "a\nb"}), digest
         )
+
+
+def test_containerfile_builds_on_the_environments_base_image() -> None:
+    """An environment's recorded base image is the Containerfile's FROM; without one the
+    builder's default; a base image with a space is refused; older keys do not change."""
+    digest = "sha256:" + "cd" * 32
+    own = EnvironmentDefinition(name="b", pip_requirements=[], base_image="python:3.11-bookworm")
+    assert "ARG BASE=python:3.11-bookworm" in containerfile(own, digest)
+    plain = EnvironmentDefinition(name="b", pip_requirements=[])
+    assert "ARG BASE=python:3.11-slim" in containerfile(plain, digest)
+    assert (
+        plain.key
+        == "b@1:"
+        + hashlib.sha256(
+            json.dumps(
+                {"env_vars": {}, "name": "b", "pip_requirements": [], "version": "1"},
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()[:16]
+    )
+    with pytest.raises(ValueError, match="image reference"):
+        EnvironmentDefinition(name="b", pip_requirements=[], base_image="bad image")
 
 
 def _crafted_tar(path: Path, member: tarfile.TarInfo, data: bytes = b"") -> None:
