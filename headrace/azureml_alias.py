@@ -20,6 +20,7 @@ import json
 import runpy
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -27,8 +28,10 @@ from headrace.errors import HeadraceError
 
 __all__ = [
     "AzuremlAliasFinder",
+    "NotebookCell",
     "V1ModuleNotProvided",
     "install",
+    "notebook_cells",
     "notebook_source",
     "run_v1",
 ]
@@ -84,32 +87,58 @@ def install() -> AzuremlAliasFinder:
     return finder
 
 
-def notebook_source(path: Path) -> tuple[str, list[str]]:
-    """A notebook's code cells as one script, and the IPython-only lines left out of it.
+@dataclass(frozen=True)
+class NotebookCell:
+    """One code cell, ready to run: its source, or the file a ``%%writefile`` cell writes."""
 
-    Lines starting with ``%`` or ``!`` (magics, shell escapes) have no Python meaning; they
-    are commented out and listed so the user sees what did not run.
+    index: int
+    source: str
+    writes: Path | None = None
+
+
+def notebook_cells(path: Path) -> tuple[list[NotebookCell], list[str]]:
+    """A notebook's code cells, and the IPython-only lines left out of them.
+
+    ``%%writefile FILE`` cells (how notebooks create their step scripts) write their body to
+    FILE, as IPython does. Other lines starting with ``%`` or ``!`` (magics, shell escapes)
+    have no Python meaning: they are commented out and listed so the user sees what did not
+    run.
     """
     try:
         doc = json.loads(path.read_text())
-        cells = doc["cells"]
+        raw_cells = doc["cells"]
     except (ValueError, KeyError, TypeError) as exc:
         raise HeadraceError(f"{path} is not a Jupyter notebook: {exc}") from exc
-    lines: list[str] = []
+    cells: list[NotebookCell] = []
     skipped: list[str] = []
-    for cell in cells:
+    for index, cell in enumerate(raw_cells, start=1):
         if cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
         text = "".join(source) if isinstance(source, list) else str(source)
+        first, _, body = text.partition("\n")
+        if first.startswith("%%writefile"):
+            target = first.split(maxsplit=1)[1].strip() if len(first.split()) > 1 else ""
+            if not target:
+                raise HeadraceError(f"{path}: cell {index}: %%writefile without a file name")
+            cells.append(NotebookCell(index, body, writes=Path(target)))  # as IPython: cwd
+            continue
+        lines = []
         for line in text.splitlines():
             if line.lstrip().startswith(("%", "!")):
                 skipped.append(line.strip())
                 lines.append("# (IPython only, not run) " + line)
             else:
                 lines.append(line)
-        lines.append("")
-    return "\n".join(lines), skipped
+        cells.append(NotebookCell(index, "\n".join(lines) + "\n"))
+    return cells, skipped
+
+
+def notebook_source(path: Path) -> tuple[str, list[str]]:
+    """A notebook's Python cells as one script (``%%writefile`` cells left out), and the
+    IPython-only lines left out of it."""
+    cells, skipped = notebook_cells(path)
+    return "\n".join(c.source for c in cells if c.writes is None), skipped
 
 
 def run_v1(path: Path, args: Sequence[str] = ()) -> None:
@@ -123,11 +152,17 @@ def run_v1(path: Path, args: Sequence[str] = ()) -> None:
     sys.argv = [str(path), *args]
     sys.path.insert(0, str(path.parent))
     if path.suffix == ".ipynb":
-        source, skipped = notebook_source(path)
+        cells, skipped = notebook_cells(path)
         for line in skipped:
             print(f"headrace run-v1: skipped IPython-only line: {line}", file=sys.stderr)
-        code = compile(source, str(path), "exec")
         namespace = {"__name__": "__main__", "__file__": str(path)}
-        exec(code, namespace)  # noqa: S102 - running the user's own notebook is the point
+        for cell in cells:
+            if cell.writes is not None:
+                cell.writes.parent.mkdir(parents=True, exist_ok=True)
+                cell.writes.write_text(cell.source)
+                continue
+            # each cell compiled under its own name, so a traceback says which cell failed
+            code = compile(cell.source, f"{path} [cell {cell.index}]", "exec")
+            exec(code, namespace)  # noqa: S102 - running the user's own notebook is the point
     else:
         runpy.run_path(str(path), run_name="__main__")

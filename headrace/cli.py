@@ -449,7 +449,14 @@ def run_v1(
     if not path.is_file():
         console.print(f"{path}: no such file")
         raise typer.Exit(2)
-    run(path, ctx.args)
+    try:
+        run(path, ctx.args)
+    except Exception:
+        # the user's own code failed: a plain Python traceback, every frame and line of it
+        import traceback
+
+        traceback.print_exc()
+        raise typer.Exit(1) from None
 
 
 def main() -> None:

@@ -91,6 +91,13 @@ def _refs(path: PathArg) -> tuple[list[_Ref], Workspace | None]:
         and isinstance(path[0], Datastore | str)
         and isinstance(path[1], str)
     )
+    if isinstance(path, str):
+        kind = "an http(s) URL" if path.startswith(("http://", "https://")) else "a plain string"
+        raise DatasetError(
+            f"path {path!r} is {kind}: give (datastore, 'path/on/datastore') or a list of such "
+            "pairs; datasets from web URLs are not supported yet, so download the file "
+            "and upload it to a datastore first (Datastore.upload_files)"
+        )
     items: list[Any] = [path] if is_pair else list(path)
     if not items:
         raise DatasetError("path is empty; give (datastore, 'path') or a list of such pairs")

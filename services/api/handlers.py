@@ -443,14 +443,6 @@ class PublishRequest(BaseModel):
     continue_on_step_failure: bool | None = None
 
 
-_PUBLISHED_RUN_FIELDS = (
-    "ExperimentName",
-    "ParameterAssignments",
-    "DataPathAssignments",
-    "DataSetDefinitionValueAssignments",
-)
-
-
 class PublishedRunRequest(BaseModel):
     """The body Azure ML clients POST to a published pipeline's endpoint.
 
@@ -468,17 +460,19 @@ class PublishedRunRequest(BaseModel):
     datasets: dict[str, Any] = Field(
         default_factory=dict, alias="DataSetDefinitionValueAssignments"
     )
+    #: who started the run, as the v1 SDK sends it ("SDK"); recorded nowhere, accepted
+    run_source: str | None = Field(default=None, alias="RunSource", max_length=100)
 
     @model_validator(mode="before")
     @classmethod
     def _known_fields(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            names = {f.alias or n for n, f in cls.model_fields.items()} | set(cls.model_fields)
-            unknown = sorted(k for k in data if k not in names)
+            accepted = [f.alias or n for n, f in cls.model_fields.items()]
+            unknown = sorted(k for k in data if k not in {*accepted, *cls.model_fields})
             if unknown:
                 raise ValueError(
                     f"unknown field(s) {', '.join(unknown)}; the accepted fields are "
-                    + ", ".join(_PUBLISHED_RUN_FIELDS)
+                    + ", ".join(accepted)
                 )
         return data
 

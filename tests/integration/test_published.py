@@ -91,7 +91,8 @@ async def test_disabled_pipeline_refuses_runs_until_enabled(stack: Stack) -> Non
 async def test_unknown_or_unsupported_body_fields_are_refused(stack: Stack) -> None:
     """A misspelt field is a 422 naming it and listing the accepted fields (it used to be
     ignored, running the defaults); DataPathAssignments, which need DataPath parameters
-    headrace lacks, are a 422 saying what to use instead; empty ones are accepted."""
+    headrace lacks, are a 422 saying what to use instead; empty ones, and the RunSource the
+    v1 SDK sends, are accepted."""
     _, endpoint = await published(stack)
     before = len((await stack.client.get("/api/v1/runs")).json())
     typo = await stack.client.post(
@@ -113,6 +114,11 @@ async def test_unknown_or_unsupported_body_fields_are_refused(stack: Stack) -> N
     assert len((await stack.client.get("/api/v1/runs")).json()) == before
     ok = await stack.client.post(
         endpoint,
-        json={"ExperimentName": "x", "DataPathAssignments": {}, "ParameterAssignments": {}},
+        json={
+            "ExperimentName": "x",
+            "DataPathAssignments": {},
+            "ParameterAssignments": {},
+            "RunSource": "SDK",
+        },
     )
     assert ok.status_code == 201, ok.text

@@ -115,3 +115,26 @@ def test_a_file_that_is_not_a_notebook_is_refused(tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(HeadraceError, match="is not a Jupyter notebook"):
         notebook_source(path)
+
+
+def test_writefile_cells_write_their_script_and_errors_name_the_cell(tmp_path: Path) -> None:
+    """A ``%%writefile`` cell writes its body to the file (how notebooks make their step
+    scripts) instead of running it; a failing cell's traceback names the cell."""
+    nb = {
+        "cells": [
+            {"cell_type": "code", "source": ["%%writefile train.py\n", "print('in step')\n"]},
+            {"cell_type": "code", "source": ["print(open('train.py').read().strip())\n"]},
+            {"cell_type": "code", "source": ["x = 1\n", "raise RuntimeError('boom')\n"]},
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb))
+    done = _cli("run-v1", str(path), cwd=tmp_path)
+    assert (tmp_path / "train.py").read_text() == "print('in step')\n"
+    assert done.stdout.split() == ["print('in", "step')"]
+    assert done.returncode == 1
+    assert "nb.ipynb [cell 3]" in done.stderr
+    assert "RuntimeError: boom" in done.stderr

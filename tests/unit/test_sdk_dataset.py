@@ -137,10 +137,13 @@ def test_reading_needs_a_workspace(ws: Workspace) -> None:
         (("store", ""), "must name an object"),
         ([("store", "a\\b")], "backslashes"),
         ([(None, "a")], "neither a Datastore nor"),
+        ("https://example.org/Titanic.csv", "is an http\\(s\\) URL: .* upload it to a datastore"),
+        ("titanic/Titanic.csv", "is a plain string: give \\(datastore"),
     ],
 )
 def test_bad_path_arguments(path: Any, message: str) -> None:
-    """Empty, malformed, escaping, empty-key or backslashed paths are refused, saying which."""
+    """Empty, malformed, escaping, empty-key or backslashed paths, a web URL and a bare string
+    are refused, saying which and what to give instead."""
     with pytest.raises(DatasetError, match=message):
         Dataset.File.from_files(path)
 
