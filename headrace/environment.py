@@ -11,6 +11,8 @@ definition once; runners reuse the result without the package index.
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +44,25 @@ class EnvironmentError_(HeadraceError):
     """An environment definition that cannot be used; the message says what to change."""
 
 
+def _conda_to_pip(spec: str) -> str:
+    """A conda package spec as a pip requirement: ``numpy=1.21`` (conda: 1.21.*) becomes
+    ``numpy==1.21.*``, ``conda-forge::numpy`` becomes ``numpy``; other specifiers are kept.
+    Python itself cannot be chosen per environment."""
+    name = spec.split("::", 1)[-1].strip()
+    match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:=(?!=)\s*(\S+)|(.*))", name)
+    if match is None:
+        raise EnvironmentError_(f"conda package {spec!r} is not a package specification")
+    package, pinned, rest = match.groups()
+    if package.lower() == "python":
+        raise EnvironmentError_(
+            f"conda package {spec!r}: Python cannot be chosen per environment; steps run on "
+            "the runners' Python (environments are built for it)"
+        )
+    if pinned is not None:
+        return f"{package}=={pinned}" + ("" if pinned.endswith("*") else ".*")
+    return package + (rest or "").strip()
+
+
 class CondaDependencies:
     """The seed's dependency list; headrace installs its pip packages with uv."""
 
@@ -56,17 +77,27 @@ class CondaDependencies:
         python_version: str | None = None,
         **_: Any,
     ) -> CondaDependencies:
+        pip = list(pip_packages or [])
         if conda_packages:
-            raise EnvironmentError_(
-                f"conda packages {conda_packages} are not supported: headrace builds "
-                "environments from pip packages; list them in pip_packages"
+            from_conda = [_conda_to_pip(p) for p in conda_packages]
+            warnings.warn(
+                f"conda packages {list(conda_packages)} are installed from PyPI under the same "
+                f"names ({', '.join(from_conda)}): headrace builds environments with pip "
+                "packages; a package PyPI does not have fails the build, naming it",
+                UserWarning,
+                stacklevel=2,
             )
+            pip += from_conda
         if python_version is not None:
             raise EnvironmentError_(
                 "python_version cannot be chosen per environment: steps run on the runners' "
                 "Python (environments are built for it)"
             )
-        return cls(pip_packages)
+        return cls(pip)
+
+    def add_conda_package(self, package: str) -> None:
+        """Add a conda package, installed from PyPI under the same name (see ``create``)."""
+        self.pip_packages.append(_conda_to_pip(package))
 
     def add_pip_package(self, package: str) -> None:
         self.pip_packages.append(package)

@@ -115,13 +115,13 @@ def test_run_configuration_refuses_what_it_cannot_run() -> None:
 
 
 def test_malformed_requirements_and_conda_packages_fail_clearly(tmp_path: Path) -> None:
-    """A pip option in requirements (with its line), conda packages, a bad name and a reserved
-    variable each fail with an error saying which."""
+    """A pip option in requirements (with its line), Python as a conda package, a bad name
+    and a reserved variable each fail with an error saying which."""
     (tmp_path / "requirements.txt").write_text("six\n--index-url http://evil\n")
     with pytest.raises(EnvironmentError_, match="line 2: '--index-url http://evil' is a pip"):
         Environment.from_pip_requirements("req", tmp_path / "requirements.txt")
-    with pytest.raises(EnvironmentError_, match="conda packages"):
-        CondaDependencies.create(conda_packages=["numpy"])
+    with pytest.raises(EnvironmentError_, match="Python cannot be chosen"):
+        CondaDependencies.create(conda_packages=["python=3.8"])
     bad = Environment(name="bad name!")
     with pytest.raises(EnvironmentError_, match="environment name 'bad name!'"):
         bad.definition()
@@ -166,3 +166,17 @@ def test_steps_waiting_for_their_environment_say_so() -> None:
     assert _waiting_for(step) == "environment sk@1 (being built)"  # type: ignore[arg-type]
     assert _waiting_for({**step, "environment_ready": True}) is None  # type: ignore[arg-type]
     assert _waiting_for({**step, "status": "Running"}) is None  # type: ignore[arg-type]
+
+
+def test_conda_packages_are_installed_from_pypi_under_their_names() -> None:
+    """``conda_packages`` (the v1 notebooks ask for scikit-learn this way) become pip
+    requirements of the same names, conda's ``=`` pins as prefix matches, and a warning says
+    they come from PyPI."""
+    with pytest.warns(UserWarning, match="installed from PyPI"):
+        deps = CondaDependencies.create(
+            pip_packages=["six"],
+            conda_packages=["scikit-learn", "numpy=1.26", "conda-forge::pandas"],
+        )
+    assert deps.pip_packages == ["six", "scikit-learn", "numpy==1.26.*", "pandas"]
+    deps.add_conda_package("scipy>=1.10")
+    assert deps.pip_packages[-1] == "scipy>=1.10"
