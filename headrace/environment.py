@@ -3,9 +3,9 @@
 As in Azure ML SDK v1: ``Environment(name)`` with ``python.conda_dependencies`` built by
 ``CondaDependencies.create(pip_packages=[...])``, ``Environment.from_pip_requirements(name,
 file_path)``, ``environment_variables``, ``register(workspace)`` / ``Environment.get(workspace,
-name, version=None)``, and a ``RunConfiguration`` carrying one. Only pip packages are
-supported (conda packages raise a clear error). The image builder locks and builds each
-definition once; runners reuse the result without the package index.
+name, version=None)``, and a ``RunConfiguration`` carrying one. Environments are built from
+pip packages; conda packages are installed from PyPI under the same names. The image builder
+locks and builds each definition once; runners reuse the result without the package index.
 """
 
 from __future__ import annotations
