@@ -22,6 +22,7 @@ from headrace.snapshot import check_size, paths_digest, snapshot_directory, uplo
 from headrace.steps import spec_step_name
 
 if TYPE_CHECKING:
+    from headrace.pipeline_endpoint import PipelineEndpoint
     from headrace.pipeline_model import Pipeline
     from headrace.published import PublishedPipeline
     from headrace.workspace import Workspace
@@ -97,19 +98,29 @@ class Experiment:
 
     def submit(
         self,
-        config: Pipeline,
+        config: Pipeline | PublishedPipeline | PipelineEndpoint,
         tags: dict[str, str] | None = None,
         *,
         pipeline_parameters: dict[str, ParameterValue] | None = None,
         regenerate_outputs: bool = False,
         continue_on_step_failure: bool | None = None,
         show_progress: bool = True,
+        pipeline_version: str | int | None = None,
     ) -> PipelineRun:
         """Snapshot each source directory (uploading only new files), then start a run.
 
         The signature is v1's ``submit(config, tags=None, **kwargs)`` with the pipeline
         keywords spelled out: ``tags`` label the run (``get_runs(tags=...)`` finds it), and
-        ``continue_on_step_failure`` overrides the pipeline's own setting for this run."""
+        ``continue_on_step_failure`` overrides the pipeline's own setting for this run. A
+        published pipeline or an endpoint (with ``pipeline_version``) runs as it was published.
+        """
+        from headrace.pipeline_endpoint import PipelineEndpoint
+        from headrace.published import PublishedPipeline
+
+        if isinstance(config, PipelineEndpoint):
+            return config.submit(self.name, pipeline_parameters, pipeline_version)
+        if isinstance(config, PublishedPipeline):
+            return config.submit(self.workspace, self.name, pipeline_parameters)
         spec, properties = prepare_pipeline(
             self.workspace,
             config,

@@ -8,17 +8,35 @@ and makes it the default, ``set_default_version`` moves the default. Callers kee
 from __future__ import annotations
 
 import builtins
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from contracts.spec import ParameterValue
+from headrace.errors import NotSupportedError
 from headrace.published import ApiObject, PublishedPipeline
 
 if TYPE_CHECKING:
     from headrace.experiment import PipelineRun
+    from headrace.pipeline_model import Pipeline
     from headrace.workspace import Workspace
 
-__all__ = ["PipelineEndpoint"]
+__all__ = ["PipelineEndpoint", "PipelineVersion"]
+
+
+@dataclass(frozen=True)
+class PipelineVersion:
+    """One version of an endpoint, as ``list_versions()`` gives it (v1's ``PipelineIdVersion``):
+    ``version``, ``pipeline_id``, and the published ``pipeline`` itself."""
+
+    workspace: Workspace
+    version: str
+    pipeline_id: str
+    pipeline_status: str
+
+    @property
+    def pipeline(self) -> PublishedPipeline:
+        return PublishedPipeline.get(self.workspace, self.pipeline_id)
 
 
 class PipelineEndpoint(ApiObject):
@@ -39,11 +57,26 @@ class PipelineEndpoint(ApiObject):
 
     @classmethod
     def publish(
-        cls, workspace: Workspace, name: str, description: str, pipeline: PublishedPipeline
+        cls,
+        workspace: Workspace,
+        name: str,
+        description: str,
+        pipeline: PublishedPipeline | Pipeline,
     ) -> PipelineEndpoint:
-        """A new endpoint whose version "0" (the default) is ``pipeline``."""
-        body = {"name": name, "description": description, "pipeline_id": pipeline.id}
+        """A new endpoint whose version "0" (the default) is ``pipeline``; a ``Pipeline`` not
+        yet published is published first, under the endpoint's name, as in v1."""
+        published = cls._published(pipeline, name, description)
+        body = {"name": name, "description": description, "pipeline_id": published.id}
         return cls(workspace, workspace.client.post("/endpoints", body))
+
+    @staticmethod
+    def _published(
+        pipeline: PublishedPipeline | Pipeline, name: str, description: str = ""
+    ) -> PublishedPipeline:
+        if isinstance(pipeline, PublishedPipeline):
+            return pipeline
+        published: PublishedPipeline = pipeline.publish(name=name, description=description)
+        return published
 
     @classmethod
     def get(
@@ -55,19 +88,48 @@ class PipelineEndpoint(ApiObject):
         return cls(workspace, workspace.client.get(f"/endpoints/{quote(ref)}"))
 
     @classmethod
-    def list(cls, workspace: Workspace) -> builtins.list[PipelineEndpoint]:
-        return [cls(workspace, e) for e in workspace.client.get("/endpoints")]
+    def list(
+        cls, workspace: Workspace, active_only: bool = True, max_results: int = 100
+    ) -> builtins.list[PipelineEndpoint]:
+        """The workspace's endpoints (only the enabled ones with ``active_only``)."""
+        found = [cls(workspace, e) for e in workspace.client.get("/endpoints")]
+        if active_only:
+            found = [e for e in found if e.status == "Active"]
+        return found[:max_results]
 
-    def add(self, pipeline: PublishedPipeline) -> str:
+    def get_default_version(self) -> str:
+        """The version runs get when they name none."""
+        return self.default_version
+
+    def set_default(self, pipeline: PublishedPipeline | Pipeline) -> None:
+        """Make ``pipeline`` the default: its version if the endpoint has it, else a new
+        version (a ``Pipeline`` is published first)."""
+        published = self._published(pipeline, self.name)
+        for v in self._info["versions"]:
+            if v["pipeline_id"] == published.id:
+                self.set_default_version(v["version"])
+                return
+        self.add_default(published)
+
+    def set_name(self, name: str) -> None:
+        """Renaming an endpoint is not there yet: the refusal says what to do instead."""
+        raise NotSupportedError(
+            "PipelineEndpoint.set_name",
+            f"publish a new endpoint named {name!r} with this endpoint's default pipeline "
+            "(PipelineEndpoint.publish) and disable this one",
+        )
+
+    def add(self, pipeline: PublishedPipeline | Pipeline) -> str:
         """Append ``pipeline`` as the next version; return its version number."""
         return self._add(pipeline, set_default=False)
 
-    def add_default(self, pipeline: PublishedPipeline) -> str:
+    def add_default(self, pipeline: PublishedPipeline | Pipeline) -> str:
         """Append ``pipeline`` as the next version and make it the default."""
         return self._add(pipeline, set_default=True)
 
-    def _add(self, pipeline: PublishedPipeline, *, set_default: bool) -> str:
-        body = {"pipeline_id": pipeline.id, "set_default": set_default}
+    def _add(self, pipeline: PublishedPipeline | Pipeline, *, set_default: bool) -> str:
+        published = self._published(pipeline, self.name)
+        body = {"pipeline_id": published.id, "set_default": set_default}
         self._info = self.workspace.client.post(f"{self._path}/versions", body)
         return str(self._info["added_version"])
 
@@ -76,9 +138,12 @@ class PipelineEndpoint(ApiObject):
             f"{self._path}/default", {"version": str(version)}
         )
 
-    def list_versions(self) -> builtins.list[dict[str, Any]]:
-        """``[{"version", "pipeline_id", ...}]``, oldest first."""
-        return list(self._info["versions"])
+    def list_versions(self) -> builtins.list[PipelineVersion]:
+        """Every version with its pipeline, oldest first."""
+        return [
+            PipelineVersion(self.workspace, v["version"], v["pipeline_id"], v["pipeline_status"])
+            for v in self._info["versions"]
+        ]
 
     def list_pipelines(self, active_only: bool = True) -> builtins.list[PublishedPipeline]:
         """The published pipelines behind the versions, oldest first."""

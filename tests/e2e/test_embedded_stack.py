@@ -280,7 +280,7 @@ def test_seed_publish_flow(workspace: Workspace, stack_home: Path, tmp_path: Pat
 
     from headrace import PipelineEndpoint, PipelineParameter, PublishedPipeline
     from headrace.core.authentication import InteractiveLoginAuthentication
-    from headrace.errors import ApiError
+    from headrace.errors import ApiError, NotSupportedError
 
     (tmp_path / "echo.py").write_text("import sys\nprint('arg', sys.argv[1])\n")
     param = PipelineParameter(name="pipeline_arg", default_value=10)
@@ -336,6 +336,29 @@ def test_seed_publish_flow(workspace: Workspace, stack_home: Path, tmp_path: Pat
     pinned = got.submit("e2e", pipeline_parameters={"pipeline_arg": 7}, pipeline_version="0")
     assert pinned.wait_for_completion(show_output=False, timeout_seconds=60) == "Completed"
     assert pinned.find_step_run("echo")[0].get_stdout().strip() == "arg 7"
+
+    # the versioned-endpoint notebook's calls
+    assert got.get_default_version() == "1"
+    got.set_default(published)
+    assert got.get_default_version() == "0"
+    versions = got.list_versions()
+    assert [(v.version, v.pipeline_id) for v in versions] == [
+        ("0", published.id),
+        ("1", from_object.id),
+    ]
+    assert versions[1].pipeline.name == "From_Object"
+    assert "Echo_Endpoint" in [e.name for e in PipelineEndpoint.list(workspace, active_only=True)]
+    by_experiment = Experiment(workspace, "e2e").submit(
+        got, pipeline_parameters={"pipeline_arg": 3}, pipeline_version="1"
+    )
+    assert by_experiment.wait_for_completion(show_output=False, timeout_seconds=60) == "Completed"
+    assert by_experiment.find_step_run("echo")[0].get_stdout().strip() == "arg 3"
+    fresh = PipelineEndpoint.publish(
+        workspace=workspace, name="From_Pipeline", description="d", pipeline=pipeline
+    )
+    assert fresh.get_pipeline().name == "From_Pipeline"
+    with pytest.raises(NotSupportedError, match="set_name"):
+        fresh.set_name("Renamed")
 
 
 def test_s3_datastore_and_tabular_dataset(
