@@ -91,12 +91,25 @@ class Run:
 
     @property
     def input_datasets(self) -> dict[str, Any]:
-        """The step's dataset inputs by name (``dataset.as_named_input(name)``)."""
-        from headrace.step_datasets import step_dataset
+        """The step's dataset inputs by name (``dataset.as_named_input(name)``).
+
+        As in Azure ML: a file dataset consumed ``as_mount()`` or ``as_download()`` is the
+        local path where its files are (a ``str``); otherwise the dataset object
+        (``to_pandas_dataframe()``, ``to_path()``, ``download()``, ``mount()``).
+        """
+        from headrace.step_datasets import StepFileDataset, step_dataset
 
         if not self._datasets:
             return {}
-        return {k: step_dataset(k, v) for k, v in json.loads(self._datasets).items()}
+        out: dict[str, Any] = {}
+        for name, info in json.loads(self._datasets).items():
+            dataset = step_dataset(name, info)
+            consumed_as_path = info.get("mode") in ("mount", "download")
+            if isinstance(dataset, StepFileDataset) and consumed_as_path:
+                out[name] = dataset.mount_point
+            else:
+                out[name] = dataset
+        return out
 
     @property
     def offline(self) -> bool:

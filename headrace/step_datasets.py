@@ -89,10 +89,16 @@ class StepFileDataset(_StepDataset):
                 out.append(str(dest))
         return out
 
+    @property
+    def mount_point(self) -> str:
+        """Where the files are bound: the path itself for one path, else the directory
+        holding one directory per path (what the step's argument for the input is)."""
+        return str(self._roots[0]) if len(self._roots) == 1 else str(self._roots[0].parent)
+
     @contextlib.contextmanager
     def mount(self) -> Iterator[_Mounted]:
         """The files where they are bound (already mounted or downloaded for the step)."""
-        yield _Mounted(str(self._roots[0]) if len(self._roots) == 1 else str(self._roots[0].parent))
+        yield _Mounted(self.mount_point)
 
 
 class _Mounted:

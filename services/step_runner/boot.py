@@ -13,6 +13,7 @@ close to the interpreter's own start-up.
 from __future__ import annotations
 
 import builtins
+import importlib
 import os
 import signal
 import site
@@ -58,12 +59,31 @@ def _add_environment(path: str) -> None:
     site.addsitedir(path)
 
 
+class _AzuremlOnFirstImport:
+    """Unmodified Azure ML v1 step scripts do ``from azureml.core import Run``.
+
+    Placed last on ``sys.meta_path``, so a real ``azureml`` installed in the step's
+    environment still wins: only when none is found is the import handed to headrace's alias
+    (``headrace.azureml_alias``, loaded by name at that moment, so a step that never imports
+    ``azureml`` pays nothing and this shim stays standard library only).
+    """
+
+    @classmethod
+    def find_spec(cls, fullname: str, path: object = None, target: object = None) -> object:
+        if fullname != "azureml" and not fullname.startswith("azureml."):
+            return None
+        sys.meta_path.remove(cls)  # type: ignore[arg-type]
+        alias = importlib.import_module("headrace.azureml_alias")
+        return alias.install().find_spec(fullname, path, target)
+
+
 def main(argv: list[str]) -> None:
     if len(argv) < 2:
         sys.exit("usage: boot.py LEASE_FILE SCRIPT [ARGS...]")
     lease_file, script, *args = argv
     threading.Thread(target=_guard, args=(lease_file, 0.2), daemon=True).start()
     _add_environment(os.environ.get("HEADRACE_ENV_PATH", ""))
+    sys.meta_path.append(_AzuremlOnFirstImport)  # type: ignore[arg-type]
     sys.argv = [script, *args]
     # As `python SCRIPT` would: the script's directory first on the path, not this file's.
     sys.path[0] = os.path.dirname(os.path.abspath(script))

@@ -25,7 +25,8 @@ import os, sys
 from headrace import Run
 ds = Run.get_context().input_datasets["images"]
 print("arg", sorted(os.listdir(sys.argv[1])))
-print("files", sorted(os.path.basename(p) for p in ds.to_path()))
+print("path", isinstance(ds, str) and os.path.samefile(ds, sys.argv[1]))
+print("files", sorted(f for _, _, fs in os.walk(ds, followlinks=True) for f in fs))
 """
 READ_DIR = """\
 import os, sys
@@ -105,7 +106,7 @@ async def test_tabular_dataset_feeds_a_step_and_records_lineage(stack: Stack) ->
 
 async def test_file_dataset_mounted_as_an_argument(stack: Stack) -> None:
     """A mounted file dataset of two paths is passed as an argument (one directory per path);
-    to_path lists every file under both."""
+    as in Azure ML, ``input_datasets[name]`` of a mounted file dataset is that same path."""
     for name in ("cat.png", "dog.png"):
         await put(stack, DEFAULT, f"img/{name}", name.encode())
     await put(stack, DEFAULT, "more/emu.png", b"emu")
@@ -132,6 +133,7 @@ async def test_file_dataset_mounted_as_an_argument(stack: Stack) -> None:
     assert done["status"] == "Completed", done
     text = await out(stack, done["run_id"], "ls")
     assert "arg ['0', '1']" in text
+    assert "path True" in text
     assert "files ['cat.png', 'dog.png', 'emu.png']" in text
 
 

@@ -77,3 +77,25 @@ def test_renewed_lease_keeps_step_running_with_its_argv(tmp_path: Path) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
+
+
+def test_unmodified_v1_step_script_imports_azureml(tmp_path: Path) -> None:
+    """A step script that still says ``from azureml.core import Run`` runs under the boot
+    shim, with headrace's Run (only when no real azureml package is installed)."""
+    lease = tmp_path / "lease"
+    lease.write_text(f"{time.time() + 60:.3f}")
+    script = tmp_path / "step.py"
+    script.write_text(
+        "from azureml.core import Run\n"
+        "from azureml.core.run import Run as Again\n"
+        "print(Run.__module__, Run is Again)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(BOOT), str(lease), str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["headrace.run_context", "True"]
