@@ -12,11 +12,29 @@ from headrace.errors import (
     ApiError,
     ApiUnavailableError,
     NotFoundError,
+    NotSupportedError,
     PipelineValidationError,
     RequestTooLargeError,
 )
 
-__all__ = ["ApiClient", "check_request_size"]
+__all__ = ["ApiClient", "check_request_size", "parameter_assignments"]
+
+
+def parameter_assignments(values: dict[str, Any] | None) -> dict[str, Any]:
+    """Pipeline parameter values as the API takes them: str, int, float or bool.
+
+    Why check here: a ``Dataset`` or ``DataPath`` given as a value would otherwise fail as a
+    JSON encoding error; v1 allows them, headrace does not yet, and the error should say so.
+    """
+    out = dict(values or {})
+    for name, value in out.items():
+        if not isinstance(value, str | int | float | bool):
+            raise NotSupportedError(
+                f"a {type(value).__name__} as the value of pipeline parameter {name!r}",
+                "pass a str, int, float or bool; for data, give the step a dataset input "
+                "(dataset.as_named_input(...)) or a DataReference instead of a parameter",
+            )
+    return out
 
 
 def check_request_size(kind: str, body: dict[str, Any]) -> None:

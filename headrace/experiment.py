@@ -15,7 +15,7 @@ from rich.table import Table
 
 from contracts.snapshot import safe_relative_path
 from contracts.spec import ParameterValue, PipelineSpec
-from headrace.client import check_request_size
+from headrace.client import check_request_size, parameter_assignments
 from headrace.errors import NotFoundError, SnapshotError
 from headrace.gitinfo import git_info
 from headrace.snapshot import check_size, paths_digest, snapshot_directory, upload_snapshot
@@ -133,7 +133,7 @@ class Experiment:
             "properties": properties,
             "experiment": self.name,
             "pipeline": spec.model_dump(mode="json"),
-            "parameters": dict(pipeline_parameters or {}),
+            "parameters": parameter_assignments(pipeline_parameters),
             "regenerate_outputs": regenerate_outputs,
             "tags": {str(k): str(v) for k, v in (tags or {}).items()},
         }

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from contracts.spec import ParameterValue
+from headrace.client import parameter_assignments
 from headrace.errors import NotSupportedError
 from headrace.published import ApiObject, PublishedPipeline
 
@@ -178,7 +179,7 @@ class PipelineEndpoint(ApiObject):
 
         body: dict[str, Any] = {
             "ExperimentName": experiment_name,
-            "ParameterAssignments": dict(pipeline_parameters or {}),
+            "ParameterAssignments": parameter_assignments(pipeline_parameters),
         }
         if pipeline_version is not None:
             body["PipelineVersion"] = str(pipeline_version)

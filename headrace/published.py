@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from contracts.spec import ParameterValue
+from headrace.client import parameter_assignments
 
 if TYPE_CHECKING:
     from headrace.experiment import PipelineRun
@@ -118,7 +119,7 @@ class PublishedPipeline(ApiObject):
             f"/pipelines/{quote(self.id)}/runs",
             {
                 "ExperimentName": experiment_name,
-                "ParameterAssignments": dict(pipeline_parameters or {}),
+                "ParameterAssignments": parameter_assignments(pipeline_parameters),
             },
         )
         return PipelineRun(Experiment(workspace, experiment_name), created["run_id"])

@@ -129,3 +129,23 @@ def test_upload_with_a_plain_target_path_still_works(tmp_path: Path) -> None:
         [tmp_path / "f.txt"], target_path="in/data/", show_progress=False
     ) == ["in/data/f.txt"]
     assert keys == ["/api/v1/datastores/d/objects/in/data/f.txt"]
+
+
+def test_data_as_a_pipeline_parameter_value_says_it_is_not_supported() -> None:
+    """A dataset (or any non-scalar) given as a pipeline parameter value is refused with the
+    v1 feature named and what to do, not a JSON encoding error."""
+    from headrace.client import parameter_assignments
+    from headrace.errors import NotSupportedError
+
+    class FileDataset:
+        """Stands in for a dataset object: only its type name matters here."""
+
+    with pytest.raises(NotSupportedError, match="FileDataset as the value of pipeline parameter"):
+        parameter_assignments({"file_ds_param": FileDataset()})
+    assert parameter_assignments({"a": 1, "b": "x", "c": 0.5, "d": True}) == {
+        "a": 1,
+        "b": "x",
+        "c": 0.5,
+        "d": True,
+    }
+    assert parameter_assignments(None) == {}
