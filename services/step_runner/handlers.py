@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 from typing import Literal
 
-import asyncpg
 import structlog
 
 from contracts import events as ev
@@ -35,6 +34,7 @@ from services.step_runner import store
 from services.step_runner.envcache import EnvironmentCache
 from services.step_runner.errors import StepStartError
 from services.step_runner.launcher import Launcher, StepProcess
+from services.step_runner.lease import Lease, kept_lease
 from services.step_runner.settings import StepRunnerSettings
 
 __all__ = ["StepRunnerHandlers", "build_argv", "step_environment"]
@@ -182,55 +182,31 @@ class StepRunnerHandlers:
         return build_argv(script, event, adir)
 
     async def _supervise(
-        self, event: ev.StepDispatched, proc: StepProcess
+        self, event: ev.StepDispatched, proc: StepProcess, lease: Lease
     ) -> tuple[str, int | None, str | None]:
-        """Wait for the process while renewing the lease; kill its group on timeout, fence or
-        cancel. Returns (outcome, exit code, error)."""
+        """Wait for the process; kill its group on timeout, or when the scheduler took the
+        attempt back (fenced or canceled). Returns (outcome, exit code, error)."""
         s = self.settings
-        deadline = time.monotonic() + event.timeout_seconds
         wait = asyncio.ensure_future(proc.wait())
+        lost = asyncio.ensure_future(lease.lost.wait())
         try:
-            while True:
-                remaining = deadline - time.monotonic()
-                done, _ = await asyncio.wait({wait}, timeout=min(s.heartbeat_seconds, remaining))
-                if done:
-                    code = wait.result()
-                    if code == 0:
-                        return "succeeded", 0, None
-                    tail = _tail(
-                        AttemptDir.of(s.scratch, event.run_id, event.step, event.attempt).stderr,
-                        s.stderr_tail_bytes,
-                    )
-                    return (
-                        "failed",
-                        code,
-                        f"exit code {code}" + (f"; stderr: {tail}" if tail else ""),
-                    )
-                if remaining <= 0:
-                    _kill_group(proc.pid)
-                    await wait
-                    return "timed_out", None, f"timed out after {event.timeout_seconds} s"
-                try:
-                    status = await store.heartbeat(
-                        self.delivery.pool,
-                        event.run_id,
-                        event.step,
-                        event.attempt,
-                        s.lease_seconds,
-                        proc.pid,
-                    )
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    _log.warning("step_runner.heartbeat_failed", error=str(exc))
-                    continue
-                if status == "running":
-                    _write_lease(
-                        AttemptDir.of(s.scratch, event.run_id, event.step, event.attempt),
-                        s.lease_seconds,
-                    )
-                else:
-                    _kill_group(proc.pid)
-                    await wait
-                    return status, None, f"attempt {status} while running; process killed"
+            done, _ = await asyncio.wait(
+                {wait, lost}, timeout=event.timeout_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+            if wait in done:
+                code = wait.result()
+                if code == 0:
+                    return "succeeded", 0, None
+                tail = _tail(
+                    AttemptDir.of(s.scratch, event.run_id, event.step, event.attempt).stderr,
+                    s.stderr_tail_bytes,
+                )
+                return "failed", code, f"exit code {code}" + (f"; stderr: {tail}" if tail else "")
+            _kill_group(proc.pid)
+            await wait
+            if lost in done:
+                return str(lease.status), None, f"attempt {lease.status} while running; killed"
+            return "timed_out", None, f"timed out after {event.timeout_seconds} s"
         except asyncio.CancelledError:
             # The runner is stopping past its grace period: kill the step, hand it back.
             _kill_group(proc.pid)
@@ -245,6 +221,31 @@ class StepRunnerHandlers:
                     )
                 )
             raise
+        finally:
+            lost.cancel()
+
+    async def _start_and_supervise(
+        self,
+        event: ev.StepDispatched,
+        argv: list[str],
+        env: dict[str, str],
+        adir: AttemptDir,
+        lease: Lease,
+    ) -> tuple[str, int | None, str | None]:
+        """Start the step's process, announce it, and supervise it to its end."""
+        proc = await self.launcher.launch(argv, adir.workdir, env, adir.stdout, adir.stderr)
+        lease.pid = proc.pid
+        async with self.delivery.transaction(None) as tx:
+            tx.emit(
+                ev.StepAttemptStarted(
+                    run_id=event.run_id,
+                    step=event.step,
+                    attempt=event.attempt,
+                    runner_id=self.settings.runner_id,
+                    pid=proc.pid,
+                )
+            )
+        return await self._supervise(event, proc, lease)
 
     async def on_step_dispatched(self, event: ev.StepDispatched, decoded: DecodedEvent) -> None:
         s = self.settings
@@ -260,28 +261,31 @@ class StepRunnerHandlers:
             return
         adir = AttemptDir.of(s.scratch, event.run_id, event.step, event.attempt)
         adir.root.mkdir(parents=True, exist_ok=True)
-        _write_lease(adir, s.lease_seconds)
         started = time.monotonic()
         exit_code: int | None = None
         error: str | None = None
         outcome = "error"
-        # Holds the step's environment (not evictable) until the process has ended.
+        # Holds the lease from the claim on, and the step's environment (not evictable),
+        # until the process has ended.
         held = contextlib.AsyncExitStack()
         try:
+            lease = await held.enter_async_context(
+                kept_lease(
+                    self.delivery.pool,
+                    adir,
+                    (event.run_id, event.step, event.attempt),
+                    s.lease_seconds,
+                    s.heartbeat_seconds,
+                )
+            )
             argv = await self._prepare(event, adir)
             env = await self._with_environment(event, step_environment(event, adir), held)
-            proc = await self.launcher.launch(argv, adir.workdir, env, adir.stdout, adir.stderr)
-            async with self.delivery.transaction(None) as tx:
-                tx.emit(
-                    ev.StepAttemptStarted(
-                        run_id=event.run_id,
-                        step=event.step,
-                        attempt=event.attempt,
-                        runner_id=s.runner_id,
-                        pid=proc.pid,
-                    )
+            if lease.lost.is_set():
+                outcome = str(lease.status)  # taken back while preparing: never start it
+            else:
+                outcome, exit_code, error = await self._start_and_supervise(
+                    event, argv, env, adir, lease
                 )
-            outcome, exit_code, error = await self._supervise(event, proc)
         except (PermanentError, OSError) as exc:
             error = f"could not start the step: {exc}"
             adir.stderr.write_text(error + "\n")
@@ -322,13 +326,6 @@ class StepRunnerHandlers:
                 ),
             )
         _log.info("step_runner.finished", outcome=result, exit_code=exit_code)
-
-
-def _write_lease(adir: AttemptDir, seconds: float) -> None:
-    """Tell the step process until when its lease holds (see ``boot``)."""
-    tmp = adir.lease.with_suffix(".tmp")
-    tmp.write_text(f"{time.time() + seconds:.3f}")
-    tmp.replace(adir.lease)
 
 
 async def _unmount_inputs(adir: AttemptDir) -> None:

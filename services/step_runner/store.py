@@ -40,12 +40,15 @@ async def claim(
 
 
 async def heartbeat(
-    pool: asyncpg.Pool, run_id: str, step: str, attempt: int, lease: float, pid: int
+    pool: asyncpg.Pool, run_id: str, step: str, attempt: int, lease: float, pid: int | None
 ) -> str:
-    """Extend the lease; return the attempt's status (anything but ``running`` means stop)."""
+    """Extend the lease; return the attempt's status (anything but ``running`` means stop).
+
+    ``pid`` is None while the attempt is still being prepared (no process yet)."""
     status = await pool.fetchval(
         "UPDATE step_attempts SET lease_until = CASE WHEN status = $6"
-        " THEN now() + make_interval(secs => $4) ELSE lease_until END, pid = $5"
+        " THEN now() + make_interval(secs => $4) ELSE lease_until END,"
+        " pid = COALESCE($5::integer, pid)"
         " WHERE run_id = $1 AND step = $2 AND attempt = $3 RETURNING status",
         run_id,
         step,

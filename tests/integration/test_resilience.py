@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import pytest
 
 from contracts import events as ev
 from contracts.envelope import encode
@@ -275,3 +278,44 @@ async def test_lost_runner_is_fenced_and_step_rerun(
             assert [(s["status"], s["attempt"]) for s in after["steps"]] == [("Completed", 2)]
         finally:
             await conn.close()
+
+
+async def test_slow_preparation_keeps_the_lease(
+    runtime_settings: RuntimeSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step whose preparation (snapshot and environment materialised from the store) takes
+    longer than the lease is neither fenced by the watchdog nor killed by its own lease guard:
+    the runner renews the lease from the claim on, not only once the process runs."""
+    from services.runtime.snapshots import materialise as real
+    from services.step_runner.service import StepRunnerService
+    from services.step_runner.settings import StepRunnerSettings
+
+    lease = 1.5
+
+    async def slow_materialise(*args: Any, **kw: Any) -> Path:
+        # models a large environment unpacked on a loaded machine: work, not ordering
+        await asyncio.sleep(3 * lease)
+        return await real(*args, **kw)
+
+    monkeypatch.setattr("services.step_runner.handlers.materialise", slow_materialise)
+    settings = runtime_settings.model_copy()
+    async with running_stack(settings, runners=0) as stack:
+        snap = await stack.upload_snapshot({"ok.py": "print('ran')"})
+        rid = (
+            await stack.submit({"steps": [{"name": "s", "script_name": "ok.py", "snapshot": snap}]})
+        ).json()["run_id"]
+        runner = StepRunnerService(
+            StepRunnerSettings(
+                **settings.model_dump(),
+                runner_id="slow",
+                lease_seconds=lease,
+                heartbeat_seconds=0.2,
+            )
+        )
+        await runner.start()
+        try:
+            run = await stack.wait_run(rid, timeout=30)
+        finally:
+            await runner.stop()
+        assert run["status"] == "Completed", run
+        assert [(s["status"], s["attempt"]) for s in run["steps"]] == [("Completed", 1)]
