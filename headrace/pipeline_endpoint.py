@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 from contracts.spec import ParameterValue
 from headrace.client import parameter_assignments
-from headrace.errors import NotSupportedError
 from headrace.published import ApiObject, PublishedPipeline
 
 if TYPE_CHECKING:
@@ -113,12 +112,8 @@ class PipelineEndpoint(ApiObject):
         self.add_default(published)
 
     def set_name(self, name: str) -> None:
-        """Renaming an endpoint is not there yet: the refusal says what to do instead."""
-        raise NotSupportedError(
-            "PipelineEndpoint.set_name",
-            f"publish a new endpoint named {name!r} with this endpoint's default pipeline "
-            "(PipelineEndpoint.publish) and disable this one",
-        )
+        """Rename the endpoint; its id, versions and ``endpoint`` URL stay as they are."""
+        self._info = self.workspace.client.put_json(f"{self._path}/name", {"name": name})
 
     def add(self, pipeline: PublishedPipeline | Pipeline) -> str:
         """Append ``pipeline`` as the next version; return its version number."""

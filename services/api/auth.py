@@ -32,6 +32,9 @@ SUBMIT_ROUTES = frozenset(
         ("PUT", "/api/v1/datastores/{name}/objects/{path:path}"),
         ("POST", "/api/v1/pipelines/{pipeline_id}/runs"),
         ("POST", "/api/v1/endpoints/{endpoint}/runs"),
+        ("POST", "/api/v1/PipelineRuns/PipelineEndpointSubmit/Id/{endpoint_id}"),
+        ("POST", "/api/v1/PipelineRuns/PipelineEndpointSubmit/Id/{endpoint_id}/{version}"),
+        ("POST", "/api/v1/PipelineRuns/PipelineEndpointSubmit/Name"),
         ("POST", "/api/v1/environments"),
     }
 )

@@ -9,27 +9,35 @@ is the endpoint's id or its name.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Security
+from fastapi import APIRouter, Query, Request, Security
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api import store
 from services.api.auth import authorize
-from services.api.errors import Conflict, NotFound
+from services.api.errors import Conflict, Invalid, NotFound
 from services.api.guard import GuardedRoute
 from services.api.handlers import PublishedRunRequest, context_of, start_resolved
 from services.runtime import catalog
 
 __all__ = ["router"]
 
+V1_ENDPOINT_SUBMIT = store.V1_ENDPOINT_SUBMIT
+
 router = APIRouter(prefix="/api/v1", dependencies=[Security(authorize)], route_class=GuardedRoute)
+
+
+#: an endpoint's name: it appears in URLs, so a conservative character set
+EndpointName = Annotated[
+    str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+]
 
 
 class EndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: EndpointName
     description: str = Field(default="", max_length=10_000)
     pipeline_id: str = Field(min_length=1, max_length=255)
 
@@ -39,6 +47,12 @@ class VersionAdd(BaseModel):
 
     pipeline_id: str = Field(min_length=1, max_length=255)
     set_default: bool = False
+
+
+class EndpointRename(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: EndpointName
 
 
 class DefaultVersion(BaseModel):
@@ -123,6 +137,23 @@ async def set_default(endpoint: str, body: DefaultVersion, request: Request) -> 
         return await _view(conn, view["id"])
 
 
+@router.put("/endpoints/{endpoint}/name")
+async def rename_endpoint(endpoint: str, body: EndpointRename, request: Request) -> dict[str, Any]:
+    """``set_name``: the endpoint keeps its id, versions and id-based URL; name-based URLs
+    follow the new name (the old name is free for another endpoint)."""
+    pool = context_of(request).pool
+    async with pool.acquire() as conn, conn.transaction():
+        view = await _view(conn, endpoint)
+        taken = await store.endpoint_view(conn, body.name)
+        if taken is not None and taken["id"] != view["id"]:
+            raise Conflict(
+                f"another pipeline endpoint is named {body.name!r}; choose another name or "
+                "rename that one first"
+            )
+        await store.rename_endpoint(conn, view["id"], body.name)
+        return await _view(conn, view["id"])
+
+
 async def _set_status(request: Request, endpoint: str, status: str) -> dict[str, Any]:
     pool = context_of(request).pool
     view = await _view(pool, endpoint)
@@ -143,6 +174,56 @@ async def enable_endpoint(endpoint: str, request: Request) -> dict[str, Any]:
 @router.post("/endpoints/{endpoint}/runs", status_code=201)
 async def run_endpoint(endpoint: str, body: EndpointRunRequest, request: Request) -> dict[str, Any]:
     """Run the endpoint's default version, or ``PipelineVersion``."""
+    return await _run(request, endpoint, body, None)
+
+
+async def _run(
+    request: Request, endpoint: str, body: EndpointRunRequest, url_version: str | None
+) -> dict[str, Any]:
+    """Run a version: the URL's, the body's ``PipelineVersion``, else the default. A URL and
+    a body naming two different versions is refused: either choice would surprise someone."""
+    if url_version is not None and body.version not in (None, url_version):
+        raise Invalid(
+            [
+                f"the URL names version {url_version!r} and the body's PipelineVersion "
+                f"{body.version!r}; name it in one place"
+            ]
+        )
     ctx = context_of(request)
-    found = await catalog.resolve_endpoint(ctx.pool, endpoint, body.version)
+    found = await catalog.resolve_endpoint(ctx.pool, endpoint, url_version or body.version)
     return await start_resolved(ctx, found, body)
+
+
+# The v1 service's URLs for running an endpoint. v1 code builds them by editing the
+# ``endpoint`` URL as text (the versioned-endpoint notebook does
+# ``endpoint.split("Id", 1)[0] + "Name?name=" + name`` and ``endpoint + "/" + version``),
+# so ``endpoint`` has the v1 shape and these routes take every form it can be edited into.
+
+
+@router.post(f"{V1_ENDPOINT_SUBMIT}/Id/{{endpoint_id}}", status_code=201)
+async def run_endpoint_by_id(
+    endpoint_id: str, body: EndpointRunRequest, request: Request
+) -> dict[str, Any]:
+    """v1's ``.../PipelineEndpointSubmit/Id/{id}``: the default version or ``PipelineVersion``."""
+    return await _run(request, endpoint_id, body, None)
+
+
+@router.post(f"{V1_ENDPOINT_SUBMIT}/Id/{{endpoint_id}}/{{version}}", status_code=201)
+async def run_endpoint_version_by_id(
+    endpoint_id: str, version: str, body: EndpointRunRequest, request: Request
+) -> dict[str, Any]:
+    """v1's ``.../PipelineEndpointSubmit/Id/{id}/{version}``."""
+    return await _run(request, endpoint_id, body, version)
+
+
+@router.post(f"{V1_ENDPOINT_SUBMIT}/Name", status_code=201)
+async def run_endpoint_by_name(
+    body: EndpointRunRequest,
+    request: Request,
+    name: Annotated[str, Query(min_length=1, max_length=255)],
+    pipeline_version: Annotated[
+        str | None, Query(alias="pipelineVersion", min_length=1, max_length=100)
+    ] = None,
+) -> dict[str, Any]:
+    """v1's ``.../PipelineEndpointSubmit/Name?name=...[&pipelineVersion=...]``."""
+    return await _run(request, name, body, pipeline_version)

@@ -11,6 +11,7 @@ from contracts.status import RunStatus, StepStatus
 from services.runtime.storage import DatastoreRecord
 
 __all__ = [
+    "V1_ENDPOINT_SUBMIT",
     "add_endpoint_version",
     "cache_entries",
     "compute_target",
@@ -371,6 +372,11 @@ async def run_spec(pool: Any, run_id: str) -> dict[str, Any] | None:
 # -- pipeline endpoints -------------------------------------------------------------------
 
 
+#: where v1 runs an endpoint (under ``/api/v1``): an endpoint's ``endpoint`` URL has this
+#: shape, and the routes in ``endpoints`` take each form v1 code edits it into
+V1_ENDPOINT_SUBMIT = "/PipelineRuns/PipelineEndpointSubmit"
+
+
 async def endpoint_view(conn: Any, ref: str) -> dict[str, Any] | None:
     """An endpoint (by id or name) with its versions, oldest first."""
     ep = await conn.fetchrow("SELECT * FROM pipeline_endpoints WHERE id = $1 OR name = $1", ref)
@@ -389,7 +395,8 @@ async def endpoint_view(conn: Any, ref: str) -> dict[str, Any] | None:
         "status": ep["status"],
         "default_version": ep["default_version"],
         "created_at": _iso(ep["created_at"]),
-        "endpoint": f"/api/v1/endpoints/{ep['id']}/runs",
+        # v1's shape: v1 code edits this URL as text into its name- and version-based forms
+        "endpoint": f"/api/v1{V1_ENDPOINT_SUBMIT}/Id/{ep['id']}",
         "versions": [
             {
                 "version": v["version"],
@@ -447,6 +454,10 @@ async def set_endpoint_default(conn: Any, endpoint_id: str, version: str) -> Non
     await conn.execute(
         "UPDATE pipeline_endpoints SET default_version = $2 WHERE id = $1", endpoint_id, version
     )
+
+
+async def rename_endpoint(conn: Any, endpoint_id: str, name: str) -> None:
+    await conn.execute("UPDATE pipeline_endpoints SET name = $2 WHERE id = $1", endpoint_id, name)
 
 
 async def set_endpoint_status(conn: Any, endpoint_id: str, status: str) -> None:

@@ -100,6 +100,97 @@ async def test_endpoint_versions_and_default_switching(stack: Stack) -> None:
     assert await run_count(stack) == before
 
 
+async def test_endpoint_rename_keeps_id_versions_and_url(stack: Stack) -> None:
+    """``PUT /endpoints/{endpoint}/name`` (``set_name``): the name-based routes follow the new
+    name, the id URL is unchanged; a taken name is a 409, a bad one a 422, nothing changed."""
+    v0 = await publish_tagged(stack, "v0")
+    for name in ("first", "other"):
+        r = await stack.client.post(
+            "/api/v1/endpoints", json={"name": name, "description": "", "pipeline_id": v0}
+        )
+        assert r.status_code == 201, r.text
+    before = (await stack.client.get("/api/v1/endpoints/first")).json()
+
+    renamed = await stack.client.put("/api/v1/endpoints/first/name", json={"name": "second"})
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["name"] == "second"
+    assert renamed.json()["id"] == before["id"]
+    assert renamed.json()["endpoint"] == before["endpoint"]
+    assert renamed.json()["versions"] == before["versions"]
+    assert (await stack.client.get("/api/v1/endpoints/first")).status_code == 404
+    assert (await stack.client.get("/api/v1/endpoints/second")).json()["id"] == before["id"]
+    same = await stack.client.put("/api/v1/endpoints/second/name", json={"name": "second"})
+    assert same.status_code == 200
+
+    taken = await stack.client.put("/api/v1/endpoints/second/name", json={"name": "other"})
+    assert taken.status_code == 409
+    assert "'other'" in taken.json()["detail"]
+    bad = await stack.client.put("/api/v1/endpoints/second/name", json={"name": "../x"})
+    assert bad.status_code == 422
+    extra = await stack.client.put(
+        "/api/v1/endpoints/second/name", json={"name": "third", "nmae": "x"}
+    )
+    assert extra.status_code == 422
+    missing = await stack.client.put("/api/v1/endpoints/nope/name", json={"name": "fourth"})
+    assert missing.status_code == 404
+    names = sorted(e["name"] for e in (await stack.client.get("/api/v1/endpoints")).json())
+    assert names == ["other", "second"]
+
+
+async def test_v1_endpoint_urls_by_id_version_and_name(stack: Stack) -> None:
+    """The v1 URL forms v1 code derives from ``endpoint`` as text all run the right version:
+    ``.../Id/{id}``, ``.../Id/{id}/{version}`` and ``.../Name?name=&pipelineVersion=``; a
+    submit-scoped token may use them; contradicting or missing versions and names start
+    nothing."""
+    v0, v1 = await publish_tagged(stack, "v0"), await publish_tagged(stack, "v1")
+    r = await stack.client.post(
+        "/api/v1/endpoints", json={"name": "v1urls", "description": "", "pipeline_id": v0}
+    )
+    by_id = r.json()["endpoint"]
+    assert by_id == f"/api/v1/PipelineRuns/PipelineEndpointSubmit/Id/{r.json()['id']}"
+    await stack.client.post("/api/v1/endpoints/v1urls/versions", json={"pipeline_id": v1})
+    by_name = by_id.split("Id", 1)[0] + "Name?name=v1urls"
+
+    async def run(url: str, **body: Any) -> str:
+        r = await stack.client.post(url, json={"ExperimentName": "ep", "RunSource": "SDK", **body})
+        assert r.status_code == 201, r.text
+        return await stdout_of(stack, r.json()["Id"])
+
+    assert await run(by_id) == "v0 hello"
+    assert await run(by_id + "/1", ParameterAssignments={"word": "x"}) == "v1 x"
+    assert await run(by_id, PipelineVersion="1") == "v1 hello"
+    assert await run(by_name) == "v0 hello"
+    assert await run(by_name + "&pipelineVersion=1") == "v1 hello"
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        submitter, _ = await create_token(conn, "ci", ["submit"])
+    finally:
+        await conn.close()
+    headers = {"Authorization": f"Bearer {submitter}"}
+    sub = await stack.client.post(by_name, json={"ExperimentName": "ep"}, headers=headers)
+    assert sub.status_code == 201, sub.text
+    await stack.wait_run(sub.json()["Id"])
+
+    before = await run_count(stack)
+    both = await stack.client.post(
+        by_id + "/0", json={"ExperimentName": "x", "PipelineVersion": "1"}
+    )
+    assert both.status_code == 422
+    assert "name it in one place" in both.text
+    assert (await stack.client.post(by_id + "/7", json={"ExperimentName": "x"})).status_code == 404
+    nameless = await stack.client.post(
+        "/api/v1/PipelineRuns/PipelineEndpointSubmit/Name", json={"ExperimentName": "x"}
+    )
+    assert nameless.status_code == 422
+    unknown = await stack.client.post(
+        "/api/v1/PipelineRuns/PipelineEndpointSubmit/Name?name=nope", json={"ExperimentName": "x"}
+    )
+    assert unknown.status_code == 404
+    typo = await stack.client.post(by_name, json={"ExperimentName": "x", "PipelineVersio": "1"})
+    assert typo.status_code == 422
+    assert await run_count(stack) == before
+
+
 async def test_tokens_scopes_and_revocation(stack: Stack) -> None:
     """401 without a valid token, 403 without the scope; tokens are stored hashed."""
     transport = httpx.ASGITransport(app=stack.api.app)
