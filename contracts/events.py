@@ -11,6 +11,7 @@ contract other systems subscribe to (documented in ``contracts/schemas``).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -42,6 +43,7 @@ __all__ = [
     "RunFailed",
     "RunRequested",
     "RunStarted",
+    "ScheduleFired",
     "SnapshotFailed",
     "SnapshotReady",
     "SnapshotRequested",
@@ -451,6 +453,21 @@ class RunCanceled(Event):
     reason: str = ""
 
 
+class ScheduleFired(Event):
+    """A schedule started the run ``run_id``: its recurrence was due, or objects under its
+    datastore path were added or changed (``changed_paths``). Emitted once per occurrence."""
+
+    type = "headrace.schedule.fired.v1"
+    public = True
+    schedule_id: str
+    schedule_name: str
+    experiment: str
+    trigger: Literal["recurrence", "datastore"]
+    #: the occurrence's due instant (a recurrence) or the poll that saw the change (datastore)
+    due_at: datetime
+    changed_paths: list[str] = Field(default_factory=list)
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     RunRequested,
     RunCancelRequested,
@@ -480,6 +497,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     RunCompleted,
     RunFailed,
     RunCanceled,
+    ScheduleFired,
 )
 PUBLIC_EVENTS = tuple(e for e in ALL_EVENTS if e.public)
 _BY_TYPE = {e.type: e for e in ALL_EVENTS}

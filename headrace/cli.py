@@ -35,6 +35,8 @@ cache_app = typer.Typer(help="Reusable step results.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 snapshot_app = typer.Typer(help="Source directory snapshots.", no_args_is_help=True)
 app.add_typer(snapshot_app, name="snapshot")
+schedules_app = typer.Typer(help="Schedules of published pipelines.", no_args_is_help=True)
+app.add_typer(schedules_app, name="schedules")
 events_app = typer.Typer(help="The public run and step events.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 tokens_app = typer.Typer(
@@ -260,6 +262,74 @@ def steps_why_not_reused(run_id: str, step: str) -> None:
     for d in info["differences"]:
         table.add_row(d["field"], str(d["now"])[:60], str(d["before"])[:60])
     console.print(table)
+
+
+def _when(schedule: dict[str, Any]) -> str:
+    """A schedule's trigger in one line."""
+    rec = schedule["recurrence"]
+    if rec is None:
+        path = schedule["path_on_datastore"] or ""
+        return f"changes under {schedule['datastore_name']}/{path}"
+    from contracts.schedule import Recurrence
+
+    return Recurrence.model_validate(rec).describe()
+
+
+@schedules_app.command("list")
+def schedules_list(
+    all_: Annotated[bool, typer.Option("--all", help="disabled schedules too")] = False,
+) -> None:
+    """Every (active) schedule, with its trigger and next due time."""
+    with _api() as api:
+        r = api.get("/api/v1/schedules", params={"active_only": str(not all_).lower()})
+        _fail(r)
+    table = Table("schedule", "name", "status", "trigger", "next due", "runs")
+    for s in r.json():
+        table.add_row(
+            s["id"], s["name"], s["status"], _when(s), s["next_due"] or "", str(s["runs"])
+        )
+    console.print(table)
+
+
+@schedules_app.command("show")
+def schedules_show(schedule_id: str) -> None:
+    """A schedule and what its latest occurrences did."""
+    with _api() as api:
+        r = api.get(f"/api/v1/schedules/{schedule_id}")
+        _fail(r)
+        f = api.get(f"/api/v1/schedules/{schedule_id}/firings", params={"limit": 20})
+        _fail(f)
+    s = r.json()
+    target = s["pipeline_id"] or f"endpoint {s['pipeline_endpoint_id']}"
+    console.print(
+        f"schedule {s['id']} ({s['name']}): {s['status']}, {_when(s)}, runs {target} in "
+        f"experiment {s['experiment_name']}; next due {s['next_due'] or '-'}"
+    )
+    table = Table("due", "fired", "run", "status / skipped because")
+    for x in f.json():
+        table.add_row(
+            x["due_at"], x["fired_at"], x["run_id"] or "", x["run_status"] or x["skipped_reason"]
+        )
+    console.print(table)
+
+
+def _schedule_status(schedule_id: str, action: str) -> None:
+    with _api() as api:
+        r = api.post(f"/api/v1/schedules/{schedule_id}/{action}", json={})
+        _fail(r)
+    console.print(f"schedule {schedule_id}: {r.json()['status']}")
+
+
+@schedules_app.command("disable")
+def schedules_disable(schedule_id: str) -> None:
+    """Stop firing (nothing that comes due while disabled fires later)."""
+    _schedule_status(schedule_id, "disable")
+
+
+@schedules_app.command("enable")
+def schedules_enable(schedule_id: str) -> None:
+    """Fire again from the next due time."""
+    _schedule_status(schedule_id, "enable")
 
 
 @cache_app.command("list")

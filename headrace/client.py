@@ -110,6 +110,9 @@ class ApiClient:
     def post(self, path: str, body: Any) -> Any:
         return self._send("POST", path, json=body).json()
 
+    def patch(self, path: str, body: Any) -> Any:
+        return self._send("PATCH", path, json=body).json()
+
     def put_json(self, path: str, body: Any) -> Any:
         return self._send("PUT", path, json=body).json()
 

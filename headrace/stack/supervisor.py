@@ -40,6 +40,7 @@ SERVICES = (
     "image_builder",
     "data_mounter",
     "artifact_uploader",
+    "schedule_firer",
     "step_runner",
     "api",
 )

@@ -7,7 +7,8 @@ from typing import Any
 
 import asyncpg
 
-from contracts.status import RunStatus, StepStatus
+from contracts.status import StepStatus
+from services.runtime.runs import insert_queued_run
 from services.runtime.storage import DatastoreRecord
 
 __all__ = [
@@ -39,11 +40,16 @@ __all__ = [
     "list_experiments",
     "list_published",
     "list_runs",
+    "list_schedules",
     "lock_versions",
     "publish",
     "published",
     "run_detail",
     "run_spec",
+    "save_schedule",
+    "schedule_firings",
+    "schedule_row",
+    "schedule_view",
     "set_default_datastore",
     "set_endpoint_default",
     "set_endpoint_status",
@@ -84,30 +90,6 @@ async def insert_compute_target(
         config,
     )
     return dict(row) if row is not None else None
-
-
-async def insert_queued_run(
-    conn: asyncpg.Connection,
-    run_id: str,
-    experiment: str,
-    spec: dict[str, Any],
-    parameters: dict[str, Any],
-    regenerate_outputs: bool,
-    properties: dict[str, Any],
-    tags: dict[str, str] | None = None,
-) -> None:
-    await conn.execute(
-        "INSERT INTO runs (run_id, experiment, status, spec, parameters, regenerate_outputs,"
-        " properties, tags) VALUES ($1, $2, $8, $3, $4, $5, $6, $7)",
-        run_id,
-        experiment,
-        spec,
-        parameters,
-        regenerate_outputs,
-        properties,
-        tags or {},
-        RunStatus.QUEUED,
-    )
 
 
 def _iso(value: Any) -> str | None:
@@ -674,6 +656,131 @@ async def environment_builds(
                 )
             },
             "finished_at": _iso(r["finished_at"]),
+        }
+        for r in rows
+    ]
+
+
+# -- schedules -------------------------------------------------------------------------
+
+_SCHEDULE_COLUMNS = (
+    "id",
+    "name",
+    "description",
+    "pipeline_id",
+    "pipeline_endpoint_id",
+    "experiment",
+    "parameters",
+    "continue_on_step_failure",
+    "status",
+    "recurrence",
+    "datastore",
+    "path_on_datastore",
+    "polling_interval_minutes",
+    "data_path_parameter_name",
+    "next_due",
+    "created_at",
+)
+
+
+async def schedule_row(conn: Any, schedule_id: str) -> dict[str, Any] | None:
+    """The stored schedule, locked for an update."""
+    row = await conn.fetchrow(
+        f"SELECT {', '.join(_SCHEDULE_COLUMNS)} FROM schedules WHERE id = $1 FOR UPDATE",  # noqa: S608 - fixed column names
+        schedule_id,
+    )
+    return dict(row) if row is not None else None
+
+
+async def save_schedule(conn: Any, row: dict[str, Any], *, create: bool) -> None:
+    """Insert (``create``) or overwrite the schedule ``row`` holds."""
+    values = [row[c] for c in _SCHEDULE_COLUMNS]
+    if create:
+        marks = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+        await conn.execute(
+            f"INSERT INTO schedules ({', '.join(_SCHEDULE_COLUMNS)}) VALUES ({marks})",  # noqa: S608 - fixed column names
+            *values,
+        )
+        return
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(_SCHEDULE_COLUMNS[1:], start=2))
+    await conn.execute(
+        f"UPDATE schedules SET {sets}, updated_at = now() WHERE id = $1",  # noqa: S608 - fixed column names
+        *values,
+    )
+
+
+_SCHEDULE_VIEW = """
+SELECT s.*,
+       (SELECT max(f.fired_at) FROM schedule_firings f WHERE f.schedule_id = s.id) AS last_fired_at,
+       (SELECT count(*) FROM schedule_firings f
+         WHERE f.schedule_id = s.id AND f.run_id IS NOT NULL) AS runs
+FROM schedules s
+"""
+
+
+def _schedule_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "description": row["description"],
+        "pipeline_id": row["pipeline_id"],
+        "pipeline_endpoint_id": row["pipeline_endpoint_id"],
+        "experiment_name": row["experiment"],
+        "pipeline_parameters": row["parameters"],
+        "continue_on_step_failure": row["continue_on_step_failure"],
+        "status": row["status"],
+        "recurrence": row["recurrence"],
+        "datastore_name": row["datastore"],
+        "path_on_datastore": row["path_on_datastore"],
+        "polling_interval": row["polling_interval_minutes"],
+        "data_path_parameter_name": row["data_path_parameter_name"],
+        "next_due": _iso(row["next_due"]),
+        "last_fired_at": _iso(row["last_fired_at"]),
+        "runs": row["runs"],
+        "created_at": _iso(row["created_at"]),
+    }
+
+
+async def schedule_view(conn: Any, schedule_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(_SCHEDULE_VIEW + " WHERE s.id = $1", schedule_id)
+    return _schedule_view(row) if row is not None else None
+
+
+async def list_schedules(
+    pool: asyncpg.Pool,
+    pipeline_id: str | None,
+    pipeline_endpoint_id: str | None,
+    active_only: bool,
+) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        _SCHEDULE_VIEW + " WHERE ($1::text IS NULL OR s.pipeline_id = $1)"
+        " AND ($2::text IS NULL OR s.pipeline_endpoint_id = $2)"
+        " AND (NOT $3 OR s.status = 'Active') ORDER BY s.created_at, s.id",
+        pipeline_id,
+        pipeline_endpoint_id,
+        active_only,
+    )
+    return [_schedule_view(r) for r in rows]
+
+
+async def schedule_firings(
+    pool: asyncpg.Pool, schedule_id: str, limit: int
+) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT f.*, r.status AS run_status FROM schedule_firings f"
+        " LEFT JOIN runs r ON r.run_id = f.run_id"
+        " WHERE f.schedule_id = $1 ORDER BY f.fired_at DESC, f.occurrence DESC LIMIT $2",
+        schedule_id,
+        limit,
+    )
+    return [
+        {
+            "occurrence": r["occurrence"],
+            "due_at": _iso(r["due_at"]),
+            "fired_at": _iso(r["fired_at"]),
+            "run_id": r["run_id"],
+            "run_status": r["run_status"],
+            "skipped_reason": r["skipped_reason"],
         }
         for r in rows
     ]

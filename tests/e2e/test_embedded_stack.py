@@ -455,3 +455,94 @@ def test_compare_models_with_data_on_s3_and_outputs_on_azure(
         assert f"cannot be mounted here ({cannot_mount}); copied" in mount_log
     lineage = workspace.client.get("/datasets/compare_models_regression/lineage")
     assert {(x["run_id"], x["step"]) for x in lineage} >= {(run.id, "extract")}
+
+
+def test_schedules_as_the_v1_notebook_uses_them(
+    workspace: Workspace, stack_home: Path, tmp_path: Path
+) -> None:
+    """The schedule notebook's calls on the running stack: a schedule whose start time comes
+    in two seconds fires once there (the stack's firer, the real clock), then list, get,
+    disable, enable, update, endpoint and datastore schedules, and the CLI's view."""
+    from datetime import UTC, datetime, timedelta
+
+    from headrace.pipeline.core import PipelineEndpoint
+    from headrace.pipeline.core.schedule import Schedule, ScheduleRecurrence
+
+    (tmp_path / "train.py").write_text("print('trained')\n")
+    step = PythonScriptStep(name="Training_Step", script_name="train.py", source_directory=tmp_path)
+    pipeline = Pipeline(workspace=workspace, steps=[step])
+    published = pipeline.publish(name="Scheduled", description="Scheduled")
+    start = datetime.now(UTC) + timedelta(seconds=2)
+    recurrence = ScheduleRecurrence(frequency="Minute", interval=30, start_time=start)
+    schedule = Schedule.create(
+        workspace=workspace,
+        name="My_Schedule",
+        pipeline_id=published.id,
+        experiment_name="Schedule-run-sample",
+        recurrence=recurrence,
+        wait_for_provisioning=True,
+        description="Schedule Run",
+    )
+    assert schedule.status == "Active"
+    deadline = time.monotonic() + 60
+    while (last := schedule.get_last_pipeline_run()) is None:
+        assert time.monotonic() < deadline, "the schedule did not fire within 60 s"
+        time.sleep(0.2)
+    assert last.wait_for_completion(show_output=False, timeout_seconds=120) == "Completed"
+    assert len(schedule.get_pipeline_runs()) == 1
+    assert [s.id for s in Schedule.list(workspace, pipeline_id=published.id)] == [schedule.id]
+
+    fetched = Schedule.get(workspace, schedule.id)
+    fetched.disable(wait_for_provisioning=True)
+    assert Schedule.get(workspace, schedule.id).status == "Disabled"
+    assert schedule.id not in [s.id for s in Schedule.list(workspace, active_only=True)]
+    fetched.enable(wait_for_provisioning=True)
+    fetched.update(
+        name="My_Updated_Schedule",
+        description="Updated_Schedule_Run",
+        status="Active",
+        wait_for_provisioning=True,
+        recurrence=ScheduleRecurrence(frequency="Hour", interval=2),
+    )
+    updated = Schedule.get(workspace, fetched.id)
+    assert (updated.name, updated.status) == ("My_Updated_Schedule", "Active")
+    assert updated.recurrence is not None
+    assert updated.recurrence.frequency == "Hour"
+
+    on_data = Schedule.create(
+        workspace=workspace,
+        name="My_Data_Schedule",
+        pipeline_id=published.id,
+        experiment_name="Schedule-run-sample",
+        datastore=Datastore(workspace=workspace, name="workspaceblobstore"),
+        wait_for_provisioning=True,
+        description="Schedule Run",
+    )
+    assert (on_data.datastore_name, on_data.polling_interval) == ("workspaceblobstore", 5)
+    on_data.disable(wait_for_provisioning=True)
+
+    endpoint = PipelineEndpoint.publish(
+        workspace=workspace, name="ScheduledPipelineEndpoint", pipeline=pipeline, description="s"
+    )
+    for_endpoint = Schedule.create_for_pipeline_endpoint(
+        workspace=workspace,
+        name="My_Endpoint_Schedule",
+        pipeline_endpoint_id=endpoint.id,
+        experiment_name="Schedule-run-sample",
+        recurrence=ScheduleRecurrence(frequency="Day", interval=2, hours=[22], minutes=[30]),
+        description="Schedule_Run",
+        wait_for_provisioning=True,
+    )
+    found = Schedule.get_schedules_for_pipeline_endpoint_id(
+        workspace, pipeline_endpoint_id=endpoint.id
+    )
+    assert [s.id for s in found] == [for_endpoint.id]
+
+    listed = cli(stack_home, "schedules", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "My_Updated_Schedule" in listed.stdout
+    assert "every 2 Day(s) at 22:30 (UTC)" in listed.stdout
+    shown = cli(stack_home, "schedules", "show", schedule.id)
+    assert shown.returncode == 0, shown.stderr
+    assert last.id in shown.stdout
+    assert "Completed" in shown.stdout

@@ -7,8 +7,8 @@ import pytest
 from contracts import events as ev
 from contracts.limits import MAX_EVENT_BYTES
 from contracts.spec import LiteralArg, OutputArg, PipelineDataInput, PipelineSpec, StepOutput
-from services.api.store import insert_queued_run
 from services.runtime.errors import AlreadyProcessed
+from services.runtime.runs import insert_queued_run
 from services.scheduler.errors import ResultRefused
 from tests.harness import SchedulerHarness, pipeline, step
 

@@ -2,6 +2,7 @@
 
 from headrace.datarefs import PipelineData
 from headrace.experiment import PipelineRun, StepRun
+from headrace.pipeline.core.schedule import Schedule, ScheduleRecurrence, TimeZone
 from headrace.pipeline_endpoint import PipelineEndpoint
 from headrace.pipeline_model import Pipeline, PipelineParameter
 from headrace.published import PublishedPipeline
@@ -13,5 +14,8 @@ __all__ = [
     "PipelineParameter",
     "PipelineRun",
     "PublishedPipeline",
+    "Schedule",
+    "ScheduleRecurrence",
     "StepRun",
+    "TimeZone",
 ]
