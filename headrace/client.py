@@ -113,6 +113,9 @@ class ApiClient:
     def patch(self, path: str, body: Any) -> Any:
         return self._send("PATCH", path, json=body).json()
 
+    def delete(self, path: str) -> Any:
+        return self._send("DELETE", path).json()
+
     def put_json(self, path: str, body: Any) -> Any:
         return self._send("PUT", path, json=body).json()
 

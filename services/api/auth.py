@@ -36,6 +36,7 @@ SUBMIT_ROUTES = frozenset(
         ("POST", "/api/v1/PipelineRuns/PipelineEndpointSubmit/Id/{endpoint_id}/{version}"),
         ("POST", "/api/v1/PipelineRuns/PipelineEndpointSubmit/Name"),
         ("POST", "/api/v1/environments"),
+        ("POST", "/api/v1/drafts/{draft_id}/runs"),
     }
 )
 PUBLIC_ROUTES = frozenset({("GET", "/api/v1/healthz")})

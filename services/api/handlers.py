@@ -50,11 +50,15 @@ from services.runtime.storage import (
 
 __all__ = [
     "ApiContext",
+    "PublishRequest",
     "PublishedRunRequest",
     "SubmitRequest",
+    "check_pipeline",
     "context_of",
+    "publish_spec",
     "router",
     "start_resolved",
+    "start_run",
 ]
 
 router = APIRouter(prefix="/api/v1", dependencies=[Security(authorize)], route_class=GuardedRoute)
@@ -376,11 +380,11 @@ async def _check_snapshots(ctx: ApiContext, spec: PipelineSpec) -> list[str]:
 @router.post("/runs", status_code=201)
 async def submit_run(body: SubmitRequest, request: Request) -> dict[str, Any]:
     """Validate the pipeline fully, then record the run and emit ``RunRequested`` together."""
-    run_id = await _start_run(context_of(request), body)
+    run_id = await start_run(context_of(request), body)
     return {"run_id": run_id, "status": RunStatus.QUEUED}
 
 
-async def _validate(ctx: ApiContext, spec: PipelineSpec) -> list[str]:
+async def check_pipeline(ctx: ApiContext, spec: PipelineSpec) -> list[str]:
     """Every reason ``spec`` cannot run: structure, compute targets, snapshots and scripts."""
     problems: list[str] = []
     try:
@@ -393,8 +397,8 @@ async def _validate(ctx: ApiContext, spec: PipelineSpec) -> list[str]:
     return problems
 
 
-async def _start_run(ctx: ApiContext, body: SubmitRequest) -> str:
-    problems = await _validate(ctx, body.pipeline)
+async def start_run(ctx: ApiContext, body: SubmitRequest) -> str:
+    problems = await check_pipeline(ctx, body.pipeline)
     try:
         params = resolve_parameters(body.pipeline, body.parameters)
     except PipelineSpecError as exc:
@@ -513,7 +517,12 @@ async def publish_pipeline(body: PublishRequest, request: Request) -> dict[str, 
         spec = PipelineSpec.model_validate(raw)
     if body.continue_on_step_failure is not None:
         spec = spec.model_copy(update={"continue_on_step_failure": body.continue_on_step_failure})
-    if problems := await _validate(ctx, spec):
+    return await publish_spec(ctx, body, spec)
+
+
+async def publish_spec(ctx: ApiContext, body: PublishRequest, spec: PipelineSpec) -> dict[str, Any]:
+    """Check ``spec`` as a submit would, then publish it under ``body``'s name and version."""
+    if problems := await check_pipeline(ctx, spec):
         raise Invalid(problems)
     pipeline_id = str(uuid.uuid4())
     async with ctx.pool.acquire() as conn:
@@ -591,7 +600,7 @@ async def start_resolved(
     ctx: ApiContext, found: catalog.ResolvedPipeline, body: PublishedRunRequest
 ) -> dict[str, Any]:
     """Start a run of a resolved published pipeline; the seed's ``{"Id": ...}`` reply."""
-    run_id = await _start_run(
+    run_id = await start_run(
         ctx,
         SubmitRequest(
             experiment=body.experiment,

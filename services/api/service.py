@@ -9,7 +9,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from services.api import compute, datasets, datastores, endpoints, environments, schedules
+from services.api import (
+    compute,
+    datasets,
+    datastores,
+    drafts,
+    endpoints,
+    environments,
+    schedules,
+)
 from services.api.errors import ApiError, Invalid
 from services.api.handlers import ApiContext, router
 from services.api.settings import ApiSettings
@@ -79,6 +87,7 @@ def create_app() -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(environments.router)
     app.include_router(schedules.router)
+    app.include_router(drafts.router)
 
     @app.exception_handler(TokenRefused)
     async def _refused(_: Request, exc: TokenRefused) -> JSONResponse:

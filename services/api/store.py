@@ -784,3 +784,85 @@ async def schedule_firings(
         }
         for r in rows
     ]
+
+
+# -- pipeline drafts ---------------------------------------------------------------------
+
+_DRAFT_COLUMNS = (
+    "id",
+    "name",
+    "description",
+    "experiment",
+    "spec",
+    "parameters",
+    "continue_on_step_failure",
+    "tags",
+    "properties",
+    "last_submitted_run_id",
+)
+
+
+async def draft_row(conn: Any, draft_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+    """The stored draft (``lock``: for an update in this transaction)."""
+    row = await conn.fetchrow(
+        f"SELECT {', '.join(_DRAFT_COLUMNS)}, created_at, updated_at FROM pipeline_drafts"  # noqa: S608 - fixed column names
+        " WHERE id = $1" + (" FOR UPDATE" if lock else ""),
+        draft_id,
+    )
+    return dict(row) if row is not None else None
+
+
+async def save_draft(conn: Any, row: dict[str, Any], *, create: bool) -> None:
+    """Insert (``create``) or overwrite the draft ``row`` holds."""
+    values = [row[c] for c in _DRAFT_COLUMNS]
+    if create:
+        marks = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+        await conn.execute(
+            f"INSERT INTO pipeline_drafts ({', '.join(_DRAFT_COLUMNS)}) VALUES ({marks})",  # noqa: S608 - fixed column names
+            *values,
+        )
+        return
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(_DRAFT_COLUMNS[1:], start=2))
+    await conn.execute(
+        f"UPDATE pipeline_drafts SET {sets}, updated_at = now() WHERE id = $1",  # noqa: S608 - fixed column names
+        *values,
+    )
+
+
+def draft_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A draft as the API shows it (v1's field names)."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "description": row["description"],
+        "experiment_name": row["experiment"],
+        "pipeline": row["spec"],
+        "pipeline_parameters": row["parameters"],
+        "continue_on_step_failure": row["continue_on_step_failure"],
+        "tags": row["tags"],
+        "properties": row["properties"],
+        "last_submitted_pipeline_run_id": row["last_submitted_run_id"],
+        "created_at": _iso(row["created_at"]),
+        "updated_at": _iso(row["updated_at"]),
+    }
+
+
+async def list_drafts(pool: asyncpg.Pool, tags: dict[str, str]) -> list[dict[str, Any]]:
+    """Every draft carrying all of ``tags``, oldest first."""
+    rows = await pool.fetch(
+        f"SELECT {', '.join(_DRAFT_COLUMNS)}, created_at, updated_at FROM pipeline_drafts"  # noqa: S608 - fixed column names
+        " WHERE tags @> $1 ORDER BY created_at, id",
+        tags,
+    )
+    return [dict(r) for r in rows]
+
+
+async def delete_draft(conn: Any, draft_id: str) -> None:
+    await conn.execute("DELETE FROM pipeline_drafts WHERE id = $1", draft_id)
+
+
+async def draft_submitted(conn: Any, draft_id: str, run_id: str) -> None:
+    """Record the run ``submit_run`` started last."""
+    await conn.execute(
+        "UPDATE pipeline_drafts SET last_submitted_run_id = $2 WHERE id = $1", draft_id, run_id
+    )

@@ -546,3 +546,60 @@ def test_schedules_as_the_v1_notebook_uses_them(
     assert shown.returncode == 0, shown.stderr
     assert last.id in shown.stdout
     assert "Completed" in shown.stdout
+
+
+def test_pipeline_drafts_as_the_v1_notebook_uses_them(workspace: Workspace, tmp_path: Path) -> None:
+    """The drafts notebook's calls on the running stack: create with tags and properties,
+    list by tag, get, update with a new pipeline, submit_run (which runs the snapshot taken
+    at update, not the source directory as it is now), publish, delete."""
+    from headrace.pipeline.core import PipelineDraft
+
+    (tmp_path / "train.py").write_text("print('first')\n")
+    step = PythonScriptStep(name="Training_Step", script_name="train.py", source_directory=tmp_path)
+    draft = PipelineDraft.create(
+        workspace,
+        name="TestPipelineDraft",
+        description="draft description",
+        experiment_name="pipeline_draft_sample",
+        pipeline=Pipeline(workspace=workspace, steps=[step]),
+        continue_on_step_failure=True,
+        tags={"dev": "true"},
+        properties={"train": "value"},
+    )
+    assert [d.id for d in PipelineDraft.list(workspace, tags={"dev": "true"})] == [draft.id]
+    assert PipelineDraft.list(workspace, tags={"dev": "false"}) == []
+    fetched = PipelineDraft.get(workspace, id=draft.id)
+    assert (fetched.name, fetched.tags, fetched.properties) == (
+        "TestPipelineDraft",
+        {"dev": "true"},
+        {"train": "value"},
+    )
+    assert "TestPipelineDraft" in repr(fetched)
+
+    (tmp_path / "train.py").write_text("print('updated')\n")
+    new_step = PythonScriptStep(
+        name="New_Training_Step", script_name="train.py", source_directory=tmp_path
+    )
+    fetched.update(
+        name="UpdatedPipelineDraft",
+        description="has updated train step",
+        pipeline=Pipeline(workspace=workspace, steps=[new_step]),
+    )
+    (tmp_path / "train.py").write_text("print('edited after the update')\n")
+    run = fetched.submit_run()
+    assert run.wait_for_completion(show_output=False, timeout_seconds=120) == "Completed"
+    assert run.experiment.name == "pipeline_draft_sample"
+    steps = run.get_steps()
+    assert [s.name for s in steps] == ["New_Training_Step"]
+    assert steps[0].get_logs()["stdout"].strip() == "updated"
+    assert PipelineDraft.get(workspace, draft.id).last_submitted_pipeline_run_id == run.id
+
+    published = fetched.publish()
+    assert (published.name, published.description) == (
+        "UpdatedPipelineDraft",
+        "has updated train step",
+    )
+    assert published.continue_on_step_failure is True
+    fetched.delete()
+    with pytest.raises(NotFoundError):
+        PipelineDraft.get(workspace, draft.id)
