@@ -17,7 +17,7 @@ from typing import ClassVar, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.environment import EnvironmentDefinition
-from contracts.spec import DatasetInput, ParameterValue, PipelineSpec
+from contracts.spec import MAX_PROCESS_COUNT, DatasetInput, ParameterValue, PipelineSpec
 from contracts.status import AttemptOutcome
 
 __all__ = [
@@ -245,6 +245,11 @@ class StepDispatched(_StepEvent):
     timeout_seconds: int
     #: dataset inputs, for ``Run.get_context().input_datasets`` (their files are ``inputs``)
     datasets: list[DatasetInput] = Field(default_factory=list)
+    #: a command step's command line as items (``literal`` text, ``input``/``output`` paths,
+    #: parameter ``value``s); empty for a script step, which runs ``script_name``
+    command: list[dict[str, str]] = Field(default_factory=list)
+    #: how many processes of the command to start, each with its rank variables
+    processes: int = Field(default=1, ge=1, le=MAX_PROCESS_COUNT)
 
     @property
     def key(self) -> str:

@@ -163,13 +163,18 @@ class ParameterSpec(_Frozen):
     default: ParameterValue
 
 
+#: the most processes one step may start (``MpiConfiguration(process_count_per_node=)``)
+MAX_PROCESS_COUNT = 64
+
+
 class StepSpec(_Frozen):
-    """A ``PythonScriptStep``: a script in a snapshot, its arguments, inputs and outputs."""
+    """A step: a script (or a command) in a snapshot, its arguments, inputs and outputs."""
 
     name: Name
-    #: "python": a script run by a runner; "transfer": a ``DataTransferStep``, a copy of its
-    #: one input to its one output done by the data services (no script, no snapshot)
-    step_kind: Literal["python", "transfer"] = "python"
+    #: "python": a script run by a runner; "command": a ``CommandStep``, any command run by a
+    #: runner from the snapshot; "transfer": a ``DataTransferStep``, a copy of its one input
+    #: to its one output done by the data services (no script, no snapshot)
+    step_kind: Literal["python", "command", "transfer"] = "python"
     script_name: str = ""
     snapshot: str = Field(
         default="", description="digest of the source directory's snapshot manifest"
@@ -190,6 +195,16 @@ class StepSpec(_Frozen):
     max_retries: int = Field(default=0, ge=0, le=20)
     #: steps this one starts after although no data flows between them (``run_after``)
     run_after: list[Name] = Field(default_factory=list)
+    #: a command step's command line as items, joined with spaces when it starts (literal
+    #: text as written; inputs, outputs and parameters substituted and quoted)
+    command: list[Argument] = Field(default_factory=list)
+    #: how many processes of the step its runner starts, each with its rank variables
+    process_count: int = Field(default=1, ge=1, le=MAX_PROCESS_COUNT)
+
+    @property
+    def runs_on_runner(self) -> bool:
+        """Whether a runner runs this step (a script or a command), not the data services."""
+        return self.step_kind != "transfer"
 
 
 class PipelineSpec(_Frozen):
@@ -234,7 +249,7 @@ def step_dependencies(spec: PipelineSpec) -> dict[str, set[str]]:
 def _check_arguments(step: StepSpec, parameters: set[str]) -> Iterable[str]:
     inputs = {i.name for i in step.inputs}
     outputs = {o.name for o in step.outputs}
-    for arg in step.arguments:
+    for arg in [*step.arguments, *step.command]:
         if isinstance(arg, InputArg) and arg.name not in inputs:
             yield (
                 f"step {step.name!r}: argument refers to input {arg.name!r}, which is not "
@@ -253,8 +268,23 @@ def _check_arguments(step: StepSpec, parameters: set[str]) -> Iterable[str]:
 
 
 def _check_kind(step: StepSpec) -> Iterable[str]:
-    if step.step_kind == "python":
-        if not step.script_name or not step.snapshot:
+    if step.step_kind != "command" and step.command:
+        yield (
+            f"step {step.name!r}: only a command step has a command; use a CommandStep, or "
+            "give the script's arguments as arguments"
+        )
+    if step.step_kind != "command" and step.process_count != 1:
+        yield f"step {step.name!r}: only a command step starts several processes"
+    if step.step_kind == "command":
+        if not step.command or not step.snapshot:
+            yield f"step {step.name!r}: a command step needs a command and a snapshot"
+        if step.script_name or step.arguments:
+            yield (
+                f"step {step.name!r}: a command step takes its whole command line in command; "
+                "it has no script_name or arguments"
+            )
+    if step.runs_on_runner:
+        if step.step_kind == "python" and (not step.script_name or not step.snapshot):
             yield f"step {step.name!r}: a script step needs script_name and snapshot"
         for out in step.outputs:
             if out.path_on_datastore is not None:

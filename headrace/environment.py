@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from contracts.environment import EnvironmentDefinition, parse_requirements_text
-from headrace.errors import HeadraceError, NotSupportedError
+from headrace.errors import HeadraceError, NotFoundError, NotSupportedError
 
 if TYPE_CHECKING:
     from headrace.workspace import Workspace
@@ -168,7 +168,17 @@ class Environment:
         """A registered environment (the latest version when ``version`` is None)."""
         from urllib.parse import quote
 
-        info = workspace.client.get(f"/environments/{quote(name)}", version=version)
+        try:
+            info = workspace.client.get(f"/environments/{quote(name)}", version=version)
+        except NotFoundError:
+            if name.startswith("AzureML-"):
+                raise NotSupportedError(
+                    f"the Azure ML curated environment {name!r}",
+                    "define the packages it has (Environment.from_pip_requirements or "
+                    "CondaDependencies) and register it under this name, so the code that "
+                    "gets it stays unchanged",
+                ) from None
+            raise
         return cls._from_definition(EnvironmentDefinition.model_validate(info["definition"]))
 
     @classmethod
@@ -245,11 +255,13 @@ class RunConfiguration:
         if communicator not in (None, "None"):
             raise NotSupportedError(
                 f"RunConfiguration(communicator={communicator!r}) (distributed training)",
-                "run one process per step; split the work across steps",
+                "give a ScriptRunConfig distributed_job_config=MpiConfiguration("
+                "process_count_per_node=N) and run it as a CommandStep",
             )
         if command:
             raise NotSupportedError(
-                "RunConfiguration(command=...)", "use a PythonScriptStep with script_name"
+                "RunConfiguration(command=...)",
+                "give the command to a CommandStep (command=[...]) or a ScriptRunConfig",
             )
         self.script = script
         self.arguments = list(arguments or [])

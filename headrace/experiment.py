@@ -66,7 +66,7 @@ def prepare_pipeline(
             taken[key] = snapshot_directory(step.source_path)
             snapshots[key] = taken[key].digest
         snap = taken[key]
-        if not snap.has_file(step.script_name):
+        if step.script_name and not snap.has_file(step.script_name):  # a CommandStep has none
             why = snap.why_excluded(step.script_name)
             raise SnapshotError(
                 f"step {step.name!r}: script {step.script_name!r} is not in its source "

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from contracts.spec import ParameterValue
 from headrace.client import parameter_assignments
-from headrace.published import ApiObject, PublishedPipeline
+from headrace.published import ActiveOrDisabled, PublishedPipeline
 
 if TYPE_CHECKING:
     from headrace.experiment import PipelineRun
@@ -39,7 +39,7 @@ class PipelineVersion:
         return PublishedPipeline.get(self.workspace, self.pipeline_id)
 
 
-class PipelineEndpoint(ApiObject):
+class PipelineEndpoint(ActiveOrDisabled):
     """A versioned endpoint, read from the API (``get``/``publish`` return fresh views)."""
 
     @property

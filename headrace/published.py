@@ -13,12 +13,12 @@ if TYPE_CHECKING:
     from headrace.pipeline_model import Pipeline
     from headrace.workspace import Workspace
 
-__all__ = ["ApiObject", "PublishedPipeline"]
+__all__ = ["ActiveOrDisabled", "ApiObject", "PublishedPipeline"]
 
 
 class ApiObject:
-    """An object the API describes (``_info``): the fields published pipelines and pipeline
-    endpoints share, read from the latest view the API returned."""
+    """An object the API describes (``_info``): the fields published pipelines, endpoints,
+    schedules and drafts share, read from the latest view the API returned."""
 
     def __init__(self, workspace: Workspace, info: dict[str, Any]) -> None:
         self.workspace = workspace
@@ -36,12 +36,17 @@ class ApiObject:
     def description(self) -> str:
         return str(self._info["description"])
 
+
+class ActiveOrDisabled(ApiObject):
+    """An API object that can be disabled: published pipelines, endpoints, schedules."""
+
     @property
     def status(self) -> str:
+        """'Active' or 'Disabled'."""
         return str(self._info["status"])
 
 
-class PublishedPipeline(ApiObject):
+class PublishedPipeline(ActiveOrDisabled):
     """A published pipeline: its spec and snapshots are pinned at publish time."""
 
     @property

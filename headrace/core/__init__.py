@@ -18,6 +18,7 @@ __all__ = [
     "Experiment",
     "Run",
     "RunConfiguration",
+    "ScriptRunConfig",
     "Workspace",
 ]
 
@@ -29,12 +30,14 @@ _WHERE = {
     "Experiment": "headrace.experiment",
     "Run": "headrace.run_context",
     "RunConfiguration": "headrace.environment",
+    "ScriptRunConfig": "headrace.core.script_run_config",
     "Workspace": "headrace.workspace",
 }
 
 if TYPE_CHECKING:
     from headrace.core.compute.compute import ComputeTarget
     from headrace.core.datastore import Datastore
+    from headrace.core.script_run_config import ScriptRunConfig
     from headrace.dataset import Dataset
     from headrace.environment import Environment, RunConfiguration
     from headrace.experiment import Experiment

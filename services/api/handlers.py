@@ -362,14 +362,14 @@ async def put_snapshot_delta(body: SnapshotDelta, request: Request) -> dict[str,
 async def _check_snapshots(ctx: ApiContext, spec: PipelineSpec) -> list[str]:
     problems = []
     for step in spec.steps:
-        if step.step_kind != "python" or not step.snapshot:
+        if not step.runs_on_runner or not step.snapshot:
             continue  # transfers have no snapshot; validate_pipeline reports a missing one
         try:
             manifest = await ctx.manifest(step.snapshot)
         except SnapshotError as exc:
             problems.append(f"step {step.name!r}: {exc}; upload the snapshot before submitting")
             continue
-        if step.script_name not in {f.path for f in manifest.files}:
+        if step.script_name and step.script_name not in {f.path for f in manifest.files}:
             problems.append(
                 f"step {step.name!r}: script {step.script_name!r} is not in its source "
                 f"directory's snapshot; check script_name and source_directory"

@@ -53,6 +53,14 @@ def output_path(run_id: str, step: str, attempt: int, output: str) -> str:
     return f"runs/{run_id}/{step}/{attempt}/outputs/{output}"
 
 
+def _command_item(arg: object, params: dict[str, ParameterValue]) -> dict[str, str]:
+    """A command item as dispatched: a parameter becomes a ``value``, which the runner quotes
+    (unlike literal command text, which is the user's own)."""
+    if isinstance(arg, ParameterArg):
+        return {"kind": "value", "value": str(params[arg.name])}
+    return _argument(arg, params)
+
+
 def _argument(arg: object, params: dict[str, ParameterValue]) -> dict[str, str]:
     match arg:
         case LiteralArg(value=v):
@@ -217,7 +225,7 @@ class SchedulerHandlers:
                     attempt=step.attempt + 1,
                     status=StepStatus.QUEUED,
                     phase=StepPhase.MOUNTING
-                    if sspec.inputs and sspec.step_kind == "python"
+                    if sspec.inputs and sspec.runs_on_runner
                     else StepPhase.DISPATCHED,
                     queued_at="now",
                 )
@@ -353,6 +361,8 @@ class SchedulerHandlers:
             ],
             timeout_seconds=sspec.timeout_seconds or self.settings.step_timeout_seconds,
             datasets=[i for i in sspec.inputs if isinstance(i, DatasetInput)],
+            command=[_command_item(a, params) for a in sspec.command],
+            processes=sspec.process_count,
         )
 
     async def _check_claim(
@@ -382,7 +392,7 @@ class SchedulerHandlers:
         """An upload result must be about a finished attempt, with the outcome its runner
         recorded, and commit exactly the outputs that were dispatched, where they were sent."""
         sspec = self._step_spec(self._spec(run), event.step)
-        if sspec.step_kind == "python":
+        if sspec.runs_on_runner:
             await self._check_claim(tx, event, None, finished=True)
             claim = await store.attempt_claim(tx.conn, event.run_id, event.step, event.attempt)
             if claim is not None and claim.outcome != event.outcome:

@@ -68,6 +68,12 @@ async def fingerprint_doc(
         "inputs": inputs,
         "step_kind": sspec.step_kind,
         "outputs": sorted([o.name, o.datastore, o.path_on_datastore or ""] for o in sspec.outputs),
+        # only for command steps, so that the fingerprints of script steps stay as they were
+        **(
+            {"command": dispatch.command, "processes": dispatch.processes}
+            if sspec.step_kind == "command"
+            else {}
+        ),
     }
 
 

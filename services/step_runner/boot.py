@@ -8,6 +8,9 @@ runs on after the scheduler may have given it to another runner. Standard librar
 runs in every step process, before the user's imports. It is started by path (not ``-m``)
 and executes the script itself rather than through ``runpy``: that keeps a no-op step's start
 close to the interpreter's own start-up.
+
+``boot.py LEASE_FILE --command N ARGV...`` (a ``CommandStep``) starts N processes of ARGV
+under the same guard instead, each told its rank when N is above one.
 """
 
 from __future__ import annotations
@@ -77,11 +80,77 @@ class _AzuremlOnFirstImport:
         return alias.install().find_spec(fullname, path, target)
 
 
+def _rank_variables(rank: int, count: int, port: int) -> dict[str, str]:
+    """What a process of a multi-process step is told (torch.distributed's names and Open
+    MPI's), all on this one node."""
+    return {
+        "RANK": str(rank),
+        "LOCAL_RANK": str(rank),
+        "WORLD_SIZE": str(count),
+        "LOCAL_WORLD_SIZE": str(count),
+        "NODE_RANK": "0",
+        "GROUP_RANK": "0",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "OMPI_COMM_WORLD_RANK": str(rank),
+        "OMPI_COMM_WORLD_SIZE": str(count),
+        "OMPI_COMM_WORLD_LOCAL_RANK": str(rank),
+        "OMPI_COMM_WORLD_LOCAL_SIZE": str(count),
+    }
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_command(count: int, argv: list[str]) -> int:
+    """Start ``count`` processes of ``argv`` (with rank variables when more than one) in this
+    process group and wait for all; the first to fail stops the others and gives the code.
+
+    Why the processes stay in this group: the runner's timeout and the lease guard kill the
+    group, which then takes every rank with it.
+    """
+    import subprocess
+
+    port = _free_port() if count > 1 else 0
+    procs: dict[int, subprocess.Popen[bytes]] = {}
+    for rank in range(count):
+        env = dict(os.environ)
+        if count > 1:
+            env.update(_rank_variables(rank, count, port))
+        try:
+            proc = subprocess.Popen(argv, env=env)
+        except OSError as exc:
+            sys.stderr.write(f"headrace: cannot start {argv[0]!r}: {exc}\n")
+            for other in procs.values():
+                other.kill()
+            return 127
+        procs[proc.pid] = proc
+    code = 0
+    while procs:
+        pid, status = os.wait()
+        if pid not in procs:
+            continue
+        proc = procs.pop(pid)
+        proc.returncode = rc = os.waitstatus_to_exitcode(status)
+        if rc != 0 and code == 0:
+            code = rc if rc > 0 else 128 - rc
+            for other in procs.values():
+                other.terminate()
+    return code
+
+
 def main(argv: list[str]) -> None:
     if len(argv) < 2:
-        sys.exit("usage: boot.py LEASE_FILE SCRIPT [ARGS...]")
+        sys.exit("usage: boot.py LEASE_FILE SCRIPT [ARGS...] | LEASE_FILE --command N ARGV...")
     lease_file, script, *args = argv
     threading.Thread(target=_guard, args=(lease_file, 0.2), daemon=True).start()
+    if script == "--command":
+        sys.exit(run_command(int(args[0]), args[1:]))
     _add_environment(os.environ.get("HEADRACE_ENV_PATH", ""))
     sys.meta_path.append(_AzuremlOnFirstImport)  # type: ignore[arg-type]
     sys.argv = [script, *args]

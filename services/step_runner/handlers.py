@@ -3,7 +3,8 @@
 The attempt is claimed in PostgreSQL before the process starts, so a redelivered dispatch never
 starts a second process. The script runs in its own process group (a timeout kills the whole
 group), in a fresh working directory holding the snapshot, with arguments substituted as argv
-(no shell), stdout and stderr captured to scratch.
+(no shell), stdout and stderr captured to scratch. A command step's command line is turned
+into processes by ``command``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from services.runtime.scratch import AttemptDir
 from services.runtime.snapshots import materialise
 from services.runtime.storage import ObjectStore, default_datastore, open_datastore
 from services.step_runner import store
+from services.step_runner.command import command_argv, command_environment
 from services.step_runner.envcache import EnvironmentCache
 from services.step_runner.errors import StepStartError
 from services.step_runner.launcher import Launcher, StepProcess
@@ -81,7 +83,7 @@ def step_environment(event: ev.StepDispatched, adir: AttemptDir) -> dict[str, st
     )
     if event.datasets:
         env["HEADRACE_INPUT_DATASETS"] = json.dumps(_dataset_inputs(event))
-    return env
+    return command_environment(env, adir) if event.command else env
 
 
 def _dataset_inputs(event: ev.StepDispatched) -> dict[str, dict[str, object]]:
@@ -174,6 +176,8 @@ class StepRunnerHandlers:
         await asyncio.to_thread(shutil.copytree, snapshot, adir.workdir)
         for target in event.outputs:
             (adir.outputs / target.name).mkdir(parents=True, exist_ok=True)
+        if event.command:
+            return command_argv(event, adir)
         script = adir.workdir / event.script_name
         if not script.resolve().is_relative_to(adir.workdir.resolve()):
             raise StepStartError(f"script {event.script_name!r} is outside the source directory")

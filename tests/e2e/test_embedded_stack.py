@@ -603,3 +603,57 @@ def test_pipeline_drafts_as_the_v1_notebook_uses_them(workspace: Workspace, tmp_
     fetched.delete()
     with pytest.raises(NotFoundError):
         PipelineDraft.get(workspace, draft.id)
+
+
+def test_command_steps_as_v1_code_writes_them(workspace: Workspace, tmp_path: Path) -> None:
+    """The CommandStep notebook's shape on one node: a ScriptRunConfig with a one-item command
+    line and MpiConfiguration(process_count_per_node=2) runs two ranks whose unmodified
+    ``from azureml.core import Run`` logs a metric each; a PipelineData flows from a command
+    step into a script-mode ScriptRunConfig; the curated environment and two nodes are
+    refused by name."""
+    from headrace.core import Environment, ScriptRunConfig
+    from headrace.core.runconfig import MpiConfiguration
+    from headrace.errors import NotSupportedError
+    from headrace.pipeline.steps import CommandStep
+
+    (tmp_path / "train.py").write_text(
+        "import os, sys\n"
+        "from azureml.core import Run\n"
+        "rank = os.environ['RANK']\n"
+        "Run.get_context().log('rank_seen', int(rank))\n"
+        "print('rank', rank, 'of', os.environ['WORLD_SIZE'], sys.argv[1:])\n"
+    )
+    (tmp_path / "read.py").write_text(
+        "import pathlib, sys\nprint(pathlib.Path(sys.argv[1], 'hello.txt').read_text())\n"
+    )
+    with pytest.raises(NotSupportedError, match="curated environment"):
+        Environment.get(workspace, name="AzureML-TensorFlow-2.3-GPU")
+    with pytest.raises(NotSupportedError, match="node_count=2"):
+        MpiConfiguration(node_count=2)
+    src = ScriptRunConfig(
+        source_directory=tmp_path,
+        command=["python train.py --epochs 30"],
+        distributed_job_config=MpiConfiguration(process_count_per_node=2),
+    )
+    train = CommandStep(name="train-mnist", runconfig=src)
+    greeting = PipelineData("greeting", datastore=workspace.get_default_datastore())
+    write = CommandStep(
+        name="write",
+        command=["cd", greeting, "&& echo hello > hello.txt"],
+        outputs=[greeting],
+        source_directory=tmp_path,
+    )
+    read = CommandStep(
+        name="read",
+        runconfig=ScriptRunConfig(
+            source_directory=tmp_path, script="read.py", arguments=[greeting]
+        ),
+    )
+    pipeline = Pipeline(workspace=workspace, steps=[train, write, read])
+    run = Experiment(workspace, "train-commandstep-pipeline").submit(pipeline, show_progress=False)
+    assert run.wait_for_completion(show_output=False, timeout_seconds=180) == "Completed"
+    steps = {s.name: s for s in run.get_steps()}
+    lines = sorted(steps["train-mnist"].get_stdout().strip().splitlines())
+    assert lines == ["rank 0 of 2 ['--epochs', '30']", "rank 1 of 2 ['--epochs', '30']"]
+    assert sorted(steps["train-mnist"].get_metrics()["rank_seen"]) == [0, 1]
+    assert steps["read"].get_stdout().strip() == "hello"

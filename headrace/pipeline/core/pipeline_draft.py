@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from headrace.client import parameter_assignments
 from headrace.errors import NotSupportedError
+from headrace.published import ApiObject
 
 if TYPE_CHECKING:
     from headrace.experiment import PipelineRun
@@ -35,26 +36,10 @@ def _labels(given: dict[str, Any] | None) -> dict[str, str] | None:
     return None if given is None else {str(k): str(v) for k, v in given.items()}
 
 
-class PipelineDraft:
+class PipelineDraft(ApiObject):
     """A draft as the API last described it; every change returns a fresh view."""
 
-    def __init__(self, workspace: Workspace, info: dict[str, Any]) -> None:
-        self._workspace = workspace
-        self._info = info
-
-    # -- properties (v1's) ---------------------------------------------------------------
-
-    @property
-    def id(self) -> str:
-        return str(self._info["id"])
-
-    @property
-    def name(self) -> str:
-        return str(self._info["name"])
-
-    @property
-    def description(self) -> str:
-        return str(self._info["description"])
+    # -- properties (v1's; id, name and description from ApiObject) -----------------------
 
     @property
     def experiment_name(self) -> str:
@@ -144,29 +129,29 @@ class PipelineDraft:
             "continue_on_step_failure": continue_on_step_failure,
         }
         if pipeline is not None:
-            body["pipeline"] = _pipeline_body(self._workspace, pipeline)
+            body["pipeline"] = _pipeline_body(self.workspace, pipeline)
         if pipeline_parameters is not None:
             body["pipeline_parameters"] = parameter_assignments(pipeline_parameters)
         body = {k: v for k, v in body.items() if v is not None}
-        self._info = self._workspace.client.patch(f"/drafts/{quote(self.id)}", body)
+        self._info = self.workspace.client.patch(f"/drafts/{quote(self.id)}", body)
 
     def submit_run(self) -> PipelineRun:
         """Run the draft as it is saved, in its experiment."""
         from headrace.experiment import Experiment, PipelineRun
 
-        created = self._workspace.client.post(f"/drafts/{quote(self.id)}/runs", {})
+        created = self.workspace.client.post(f"/drafts/{quote(self.id)}/runs", {})
         self._info = {**self._info, "last_submitted_pipeline_run_id": created["run_id"]}
-        return PipelineRun(Experiment(self._workspace, created["experiment"]), created["run_id"])
+        return PipelineRun(Experiment(self.workspace, created["experiment"]), created["run_id"])
 
     def publish(self) -> PublishedPipeline:
         """A published pipeline with the draft's name, description and pipeline."""
         from headrace.published import PublishedPipeline
 
-        info = self._workspace.client.post(f"/drafts/{quote(self.id)}/publish", {})
-        return PublishedPipeline(self._workspace, info)
+        info = self.workspace.client.post(f"/drafts/{quote(self.id)}/publish", {})
+        return PublishedPipeline(self.workspace, info)
 
     def delete(self) -> None:
-        self._workspace.client.delete(f"/drafts/{quote(self.id)}")
+        self.workspace.client.delete(f"/drafts/{quote(self.id)}")
 
     def get_graph(self) -> Any:
         raise NotSupportedError(

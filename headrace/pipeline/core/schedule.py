@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from contracts.schedule import Recurrence
 from headrace.client import parameter_assignments
+from headrace.published import ActiveOrDisabled
 
 if TYPE_CHECKING:
     from headrace.experiment import PipelineRun
@@ -234,7 +235,7 @@ class ScheduleRecurrence:
         return f"ScheduleRecurrence({self._model().describe()})"
 
 
-class Schedule:
+class Schedule(ActiveOrDisabled):
     """A schedule as the API last described it (``get`` and every change return fresh views).
 
     Time-based (``recurrence``) or datastore-triggered (``datastore``): the latter lists
@@ -243,28 +244,7 @@ class Schedule:
     per changed object, passing the object's path in that (string) pipeline parameter.
     """
 
-    def __init__(self, workspace: Workspace, info: dict[str, Any]) -> None:
-        self._workspace = workspace
-        self._info = info
-
-    # -- properties (v1's) ---------------------------------------------------------------
-
-    @property
-    def id(self) -> str:
-        return str(self._info["id"])
-
-    @property
-    def name(self) -> str:
-        return str(self._info["name"])
-
-    @property
-    def description(self) -> str:
-        return str(self._info["description"])
-
-    @property
-    def status(self) -> str:
-        """'Active' or 'Disabled'."""
-        return str(self._info["status"])
+    # -- properties (v1's; id, name, description and status from ActiveOrDisabled) --------
 
     @property
     def pipeline_id(self) -> str | None:
@@ -408,10 +388,10 @@ class Schedule:
 
     def enable(self, wait_for_provisioning: bool = False, wait_timeout: int = 3600) -> None:
         """Fire again from the next due time (what came due while disabled does not fire)."""
-        self._info = self._workspace.client.post(f"/schedules/{quote(self.id)}/enable", {})
+        self._info = self.workspace.client.post(f"/schedules/{quote(self.id)}/enable", {})
 
     def disable(self, wait_for_provisioning: bool = False, wait_timeout: int = 3600) -> None:
-        self._info = self._workspace.client.post(f"/schedules/{quote(self.id)}/disable", {})
+        self._info = self.workspace.client.post(f"/schedules/{quote(self.id)}/disable", {})
 
     def update(
         self,
@@ -435,15 +415,15 @@ class Schedule:
         if status is not None:
             body["status"] = status
         body = {k: v for k, v in body.items() if v is not None}
-        self._info = self._workspace.client.patch(f"/schedules/{quote(self.id)}", body)
+        self._info = self.workspace.client.patch(f"/schedules/{quote(self.id)}", body)
 
     # -- its runs ------------------------------------------------------------------------
 
     def _runs(self) -> builtins.list[PipelineRun]:
         from headrace.experiment import Experiment, PipelineRun
 
-        firings = self._workspace.client.get(f"/schedules/{quote(self.id)}/firings")
-        experiment = Experiment(self._workspace, str(self._info["experiment_name"]))
+        firings = self.workspace.client.get(f"/schedules/{quote(self.id)}/firings")
+        experiment = Experiment(self.workspace, str(self._info["experiment_name"]))
         return [PipelineRun(experiment, f["run_id"]) for f in firings if f["run_id"]]
 
     def get_pipeline_runs(self) -> builtins.list[PipelineRun]:
