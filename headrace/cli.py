@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -37,6 +38,8 @@ snapshot_app = typer.Typer(help="Source directory snapshots.", no_args_is_help=T
 app.add_typer(snapshot_app, name="snapshot")
 schedules_app = typer.Typer(help="Schedules of published pipelines.", no_args_is_help=True)
 app.add_typer(schedules_app, name="schedules")
+models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 events_app = typer.Typer(help="The public run and step events.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 tokens_app = typer.Typer(
@@ -311,6 +314,66 @@ def schedules_show(schedule_id: str) -> None:
             x["due_at"], x["fired_at"], x["run_id"] or "", x["run_status"] or x["skipped_reason"]
         )
     console.print(table)
+
+
+@models_app.command("list")
+def models_list(
+    name: Annotated[str | None, typer.Option(help="only this model's versions")] = None,
+    latest: Annotated[bool, typer.Option(help="only the newest version of each")] = False,
+) -> None:
+    """Registered model versions, newest first."""
+    with _api() as api:
+        r = api.get("/api/v1/models", params={"name": name, "latest": str(latest).lower()})
+        _fail(r)
+    table = Table("model", "version", "registered", "tags", "description")
+    for m in r.json():
+        tags = ", ".join(f"{k}={v}" for k, v in m["tags"].items())
+        table.add_row(m["name"], str(m["version"]), m["created_time"], tags, m["description"])
+    console.print(table)
+
+
+@models_app.command("show")
+def models_show(
+    name: str, version: Annotated[str, typer.Argument(help="a number or 'latest'")] = "latest"
+) -> None:
+    """One version: what describes it, its lineage and its files."""
+    with _api() as api:
+        r = api.get(f"/api/v1/models/{quote(name)}/versions/{quote(version)}")
+        _fail(r)
+    m = r.json()
+    console.print(f"model {m['id']}: {m['description'] or '(no description)'}")
+    console.print(f"registered {m['created_time']}; tags {m['tags']}; properties {m['properties']}")
+    if m["run_id"]:
+        console.print(
+            f"registered by run {m['run_id']}" + (f" step {m['step']}" if m["step"] else "")
+        )
+    for d in m["datasets"]:
+        console.print(f"trained on dataset {d['name']} version {d['version']}")
+    table = Table("file", "bytes")
+    for f in m["files"]:
+        table.add_row(f["path"], str(f["size"]))
+    console.print(table)
+
+
+@models_app.command("download")
+def models_download(
+    name: str,
+    version: Annotated[str, typer.Argument(help="a number or 'latest'")] = "latest",
+    target_dir: Annotated[Path, typer.Option(help="where to write the files")] = Path("."),
+    exist_ok: Annotated[bool, typer.Option(help="overwrite files that exist")] = False,
+) -> None:
+    """Write a version's files under TARGET_DIR, as they were registered."""
+    from headrace.core.model import Model
+    from headrace.errors import HeadraceError
+    from headrace.workspace import Workspace
+
+    ws = Workspace.from_config()
+    try:
+        model = Model(ws, name=name, version=None if version == "latest" else int(version))
+        console.print(model.download(target_dir=str(target_dir), exist_ok=exist_ok))
+    except (HeadraceError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
 
 
 def _schedule_status(schedule_id: str, action: str) -> None:

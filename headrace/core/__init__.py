@@ -16,6 +16,7 @@ __all__ = [
     "Datastore",
     "Environment",
     "Experiment",
+    "Model",
     "Run",
     "RunConfiguration",
     "ScriptRunConfig",
@@ -28,6 +29,7 @@ _WHERE = {
     "Datastore": "headrace.core.datastore",
     "Environment": "headrace.environment",
     "Experiment": "headrace.experiment",
+    "Model": "headrace.core.model",
     "Run": "headrace.run_context",
     "RunConfiguration": "headrace.environment",
     "ScriptRunConfig": "headrace.core.script_run_config",
@@ -37,6 +39,7 @@ _WHERE = {
 if TYPE_CHECKING:
     from headrace.core.compute.compute import ComputeTarget
     from headrace.core.datastore import Datastore
+    from headrace.core.model import Model
     from headrace.core.script_run_config import ScriptRunConfig
     from headrace.dataset import Dataset
     from headrace.environment import Environment, RunConfiguration

@@ -1,7 +1,7 @@
 """Bearer-token authentication for every API route, with the scope each route needs.
 
 Reads need ``read``; starting, cancelling and feeding runs (snapshots, blobs, datastore
-uploads, environment registrations) need ``submit``; everything else that changes state
+uploads, environment and model registrations) need ``submit``; everything else that changes state
 (publishing, endpoints, datastores, datasets, cache eviction) needs ``admin``. One table
 here rather than a decorator per route, so the whole policy reads in one place.
 """
@@ -37,6 +37,7 @@ SUBMIT_ROUTES = frozenset(
         ("POST", "/api/v1/PipelineRuns/PipelineEndpointSubmit/Name"),
         ("POST", "/api/v1/environments"),
         ("POST", "/api/v1/drafts/{draft_id}/runs"),
+        ("POST", "/api/v1/models"),
     }
 )
 PUBLIC_ROUTES = frozenset({("GET", "/api/v1/healthz")})

@@ -16,6 +16,7 @@ from services.api import (
     drafts,
     endpoints,
     environments,
+    models,
     schedules,
 )
 from services.api.errors import ApiError, Invalid
@@ -88,6 +89,7 @@ def create_app() -> FastAPI:
     app.include_router(environments.router)
     app.include_router(schedules.router)
     app.include_router(drafts.router)
+    app.include_router(models.router)
 
     @app.exception_handler(TokenRefused)
     async def _refused(_: Request, exc: TokenRefused) -> JSONResponse:

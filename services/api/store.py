@@ -866,3 +866,116 @@ async def draft_submitted(conn: Any, draft_id: str, run_id: str) -> None:
     await conn.execute(
         "UPDATE pipeline_drafts SET last_submitted_run_id = $2 WHERE id = $1", draft_id, run_id
     )
+
+
+# -- the model registry ------------------------------------------------------------------
+
+_MODEL_COLUMNS = (
+    "name, version, manifest, path, description, tags, properties, datasets, model_framework,"
+    " model_framework_version, run_id, step, created_at"
+)
+
+
+def _model(row: Any) -> dict[str, Any]:
+    """A model version as the API shows it (v1's field names; ``id`` is ``name:version``)."""
+    return {
+        "id": f"{row['name']}:{row['version']}",
+        **{k: v for k, v in dict(row).items() if k != "created_at"},
+        "created_time": _iso(row["created_at"]),
+    }
+
+
+async def insert_model_version(conn: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """Register the next version of ``body["name"]`` (numbers never reused)."""
+    version = await conn.fetchval(
+        "INSERT INTO model_names (name, last_version) VALUES ($1, 1)"
+        " ON CONFLICT (name) DO UPDATE SET last_version = model_names.last_version + 1"
+        " RETURNING last_version",
+        body["name"],
+    )
+    row = await conn.fetchrow(
+        "INSERT INTO models (name, version, manifest, path, description, tags, properties,"  # noqa: S608 - fixed column names
+        " datasets, model_framework, model_framework_version, run_id, step)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        f" RETURNING {_MODEL_COLUMNS}",
+        body["name"],
+        version,
+        body["manifest"],
+        body["path"],
+        body["description"],
+        body["tags"],
+        body["properties"],
+        body["datasets"],
+        body["model_framework"],
+        body["model_framework_version"],
+        body["run_id"],
+        body["step"],
+    )
+    return _model(row)
+
+
+async def model_version(conn: Any, name: str, version: int | None) -> dict[str, Any] | None:
+    """One version (the newest when ``version`` is None), or None."""
+    row = await conn.fetchrow(
+        f"SELECT {_MODEL_COLUMNS} FROM models WHERE name = $1"  # noqa: S608 - fixed column names
+        " AND ($2::integer IS NULL OR version = $2) ORDER BY version DESC LIMIT 1",
+        name,
+        version,
+    )
+    return _model(row) if row is not None else None
+
+
+async def list_models(
+    pool: asyncpg.Pool,
+    *,
+    name: str | None,
+    tags: dict[str, str],
+    properties: dict[str, str],
+    run_id: str | None,
+    latest: bool,
+) -> list[dict[str, Any]]:
+    """Versions newest first; a tag or property given as ``*`` matches any value."""
+    exact_tags = {k: v for k, v in tags.items() if v != "*"}
+    exact_props = {k: v for k, v in properties.items() if v != "*"}
+    rows = await pool.fetch(
+        f"SELECT {_MODEL_COLUMNS} FROM ("  # noqa: S608 - fixed column names
+        "  SELECT *, rank() OVER (PARTITION BY name ORDER BY version DESC) AS newest"
+        "  FROM models) m"
+        " WHERE ($1::text IS NULL OR name = $1) AND tags @> $2 AND properties @> $3"
+        " AND tags ?& $4::text[] AND properties ?& $5::text[]"
+        " AND ($6::text IS NULL OR run_id = $6) AND (NOT $7 OR newest = 1)"
+        " ORDER BY created_at DESC, name, version DESC",
+        name,
+        exact_tags,
+        exact_props,
+        list(tags),
+        list(properties),
+        run_id,
+        latest,
+    )
+    return [_model(r) for r in rows]
+
+
+async def update_model_version(
+    conn: Any,
+    name: str,
+    version: int,
+    *,
+    tags: dict[str, str],
+    properties: dict[str, str],
+    description: str,
+) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "UPDATE models SET tags = $3, properties = $4, description = $5"  # noqa: S608 - fixed column names
+        f" WHERE name = $1 AND version = $2 RETURNING {_MODEL_COLUMNS}",
+        name,
+        version,
+        tags,
+        properties,
+        description,
+    )
+    return _model(row)
+
+
+async def delete_model_version(pool: asyncpg.Pool, name: str, version: int) -> None:
+    await pool.execute("DELETE FROM models WHERE name = $1 AND version = $2", name, version)

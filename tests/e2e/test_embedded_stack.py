@@ -657,3 +657,56 @@ def test_command_steps_as_v1_code_writes_them(workspace: Workspace, tmp_path: Pa
     assert lines == ["rank 0 of 2 ['--epochs', '30']", "rank 1 of 2 ['--epochs', '30']"]
     assert sorted(steps["train-mnist"].get_metrics()["rank_seen"]) == [0, 1]
     assert steps["read"].get_stdout().strip() == "hello"
+
+
+def test_model_registry_as_v1_code_uses_it(
+    workspace: Workspace, stack_home: Path, tmp_path: Path
+) -> None:
+    """Model.register of a folder (every file, even one a .gitignore names) and of a single
+    file, versions counting up, Model(ws, name) for the latest, Model.list by tags, tag
+    changes, download byte for byte, delete, and the CLI's view."""
+    from headrace.core import Model
+    from headrace.errors import HeadraceError
+
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    (folder / "model.pkl").write_bytes(bytes(range(256)) * 40)
+    (folder / ".gitignore").write_text("*.pkl\n")
+    first = Model.register(
+        workspace,
+        model_path=folder,
+        model_name="sklearn-mnist",
+        tags={"area": "mnist", "type": "sklearn"},
+        description="digits",
+    )
+    second = Model.register(workspace, model_path=folder / "model.pkl", model_name="sklearn-mnist")
+    assert (first.version, second.version) == (1, 2)
+    assert Model(workspace, name="sklearn-mnist").id == "sklearn-mnist:2"
+    tagged = Model.list(workspace, tags=[["area", "mnist"]])
+    assert [m.id for m in tagged] == ["sklearn-mnist:1"]
+    first.add_tags({"stage": "prod"})
+    first.remove_tags(["type"])
+    assert Model(workspace, name="sklearn-mnist", version=1).tags == {
+        "area": "mnist",
+        "stage": "prod",
+    }
+
+    target = tmp_path / "downloaded"
+    path = Model(workspace, name="sklearn-mnist", version=1).download(target_dir=str(target))
+    assert path == str(target / "outputs")
+    assert (target / "outputs" / "model.pkl").read_bytes() == bytes(range(256)) * 40
+    assert (target / "outputs" / ".gitignore").read_text() == "*.pkl\n"
+    with pytest.raises(HeadraceError, match="exist_ok=True"):
+        first.download(target_dir=str(target))
+    single = second.download(target_dir=str(target / "single"))
+    assert Path(single).read_bytes() == bytes(range(256)) * 40
+
+    listed = cli(stack_home, "models", "list", "--name", "sklearn-mnist")
+    assert listed.returncode == 0, listed.stderr
+    assert "stage=prod" in listed.stdout
+    shown = cli(stack_home, "models", "show", "sklearn-mnist", "1")
+    assert shown.returncode == 0, shown.stderr
+    assert "outputs/model.pkl" in shown.stdout
+    assert "10240" in shown.stdout
+    second.delete()
+    assert Model(workspace, name="sklearn-mnist").version == 1
